@@ -1,0 +1,19 @@
+//! The database schema of tokenmirror, as sea-orm migrations (one migration per file).
+//!
+//! Decimals are `NUMERIC` on PostgreSQL (exact, and SQL users can compute on them) and `TEXT`
+//! on SQLite (whose numeric types are floating point); the application writes and reads them as
+//! canonical strings either way, so each migration writes its DDL once per backend.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_initial;
+
+/// Applies tokenmirror's migrations in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,799 @@
+//! The typed configuration: every option is a flag and an environment variable (the flag wins),
+//! parsed and checked once at start. Values that cannot be right (a malformed `DATABASE_URL`,
+//! `TOKENS` entry, duration or address) are refused here, naming the bad value, so nothing deeper
+//! in the program has to wonder.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// tokenmirror: an exact local mirror of Uniswap v3 token data from The Graph, served through
+/// GraphQL.
+#[derive(Debug, Parser)]
+#[command(name = "tokenmirror", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands (SPEC §2).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the GraphQL API and run the sync loop in one process.
+    Serve(ServeArgs),
+    /// Run the built-in simulated upstream and `serve` against it on tokenmirror-demo.db; no
+    /// network needed.
+    Demo(DemoArgs),
+    /// Run only the simulated Uniswap v3 subgraph (for tests, demos and benchmarks).
+    Simulate(SimulateArgs),
+    /// Apply pending migrations and sync without the API: one pass with `--once`, else forever.
+    Sync(SyncCommandArgs),
+    /// Apply pending migrations and exit.
+    Migrate(DbArgs),
+    /// Print the API's GraphQL SDL (equal to the checked-in schema.graphql).
+    Schema,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format: human-readable text or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Which log lines to write, as tracing filter directives (e.g. `info`,
+    /// `tokenmirror=debug,info`).
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        default_value = "info,sqlx=warn,sea_orm_migration=warn",
+        global = true
+    )]
+    pub log_level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the mirror lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database: `sqlite://PATH?mode=rwc` (embedded, created if missing) or
+    /// `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tokenmirror.db?mode=rwc"
+    )]
+    pub database_url: DatabaseUrl,
+}
+
+/// The upstream subgraphs and the tokens to mirror from them.
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamArgs {
+    /// Upstream subgraphs, comma-separated `name=url` or bare known `name` (ethereum, arbitrum,
+    /// base, optimism, polygon, bsc, avalanche, celo, blast: The Graph's gateway with
+    /// GRAPH_API_KEY). The first is the default network.
+    #[arg(long, env = "UPSTREAMS", value_delimiter = ',')]
+    pub upstreams: Vec<UpstreamSpec>,
+    /// The Graph API key for bare network names (a secret: never printed or logged).
+    #[arg(long, env = "GRAPH_API_KEY", hide_env_values = true)]
+    pub graph_api_key: Option<Secret>,
+    /// Tokens to mirror, comma-separated `network:0xaddress` or bare `0xaddress` (default
+    /// network).
+    #[arg(long, env = "TOKENS", value_delimiter = ',')]
+    pub tokens: Vec<TokenSpec>,
+}
+
+/// How the sync fetches.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Pause between sync passes (e.g. 90s, 5m).
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub sync_interval: Duration,
+    /// Where history starts: a duration back from the upstream's head (7d, 400d) or a date
+    /// (2024-01-01).
+    #[arg(long, env = "BACKFILL", default_value = "7d")]
+    pub backfill: Backfill,
+    /// Recent hours every pass fetches again (the current hour keeps changing upstream).
+    #[arg(long, env = "OVERLAP", default_value = "3h", value_parser = parse_duration)]
+    pub overlap: Duration,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen_addr: SocketAddr,
+    /// Origins browsers may call the API from: `*` or a comma-separated list of origins.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+    /// Deepest field nesting a query may have (introspection needs about 13).
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 20)]
+    pub max_depth: usize,
+    /// Most fields a query may select in all (GraphiQL's introspection query needs a few
+    /// hundred).
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 2000)]
+    pub max_complexity: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered with 503.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+}
+
+/// `tokenmirror serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `tokenmirror sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncCommandArgs {
+    /// Run one pass and exit: 0 when every token synced, 1 when any failed.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+}
+
+/// `tokenmirror demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The demo's own database (never the user's tokenmirror.db).
+    #[arg(
+        long,
+        env = "DEMO_DATABASE_URL",
+        default_value = "sqlite://tokenmirror-demo.db?mode=rwc"
+    )]
+    pub database_url: DatabaseUrl,
+    /// Address the API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    pub listen_addr: SocketAddr,
+    /// Seed of the simulated data.
+    #[arg(long, env = "SIM_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Number of simulated tokens (all of them are tracked).
+    #[arg(long, env = "SIM_TOKENS", default_value_t = 5)]
+    pub tokens: u32,
+    /// Hours of simulated history, and how far back the demo backfills.
+    #[arg(long, env = "SIM_HISTORY", default_value = "30d", value_parser = parse_duration)]
+    pub history: Duration,
+    /// Pause between sync passes.
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub sync_interval: Duration,
+}
+
+/// `tokenmirror simulate`: the offline Uniswap v3 subgraph (SPEC §6).
+#[derive(Debug, Clone, Args)]
+pub struct SimulateArgs {
+    /// Address to listen on; the subgraph answers at `/` and `/graphql`.
+    #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:8001")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub sim: SimArgs,
+}
+
+/// What the simulated upstream serves and how it misbehaves.
+#[derive(Debug, Clone, Args)]
+pub struct SimArgs {
+    /// Seed: the same seed, token count, history and clock give byte-identical answers.
+    #[arg(long, env = "SIM_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Number of simulated tokens.
+    #[arg(long, env = "SIM_TOKENS", default_value_t = 5)]
+    pub tokens: u32,
+    /// Hourly rows exist for hours starting in [now - HISTORY, now], gaps aside.
+    #[arg(long, env = "SIM_HISTORY", default_value = "400d", value_parser = parse_duration)]
+    pub history: Duration,
+    /// Freeze the clock at this unix time (the data is then static).
+    #[arg(long, env = "SIM_NOW")]
+    pub now: Option<i64>,
+    /// Run the clock this many times faster than the wall clock.
+    #[arg(long, env = "SIM_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Share of requests (0..1) that fail: 5xx, 429, rate-limit and bad-indexer errors, dropped
+    /// connections, malformed JSON.
+    #[arg(long, env = "SIM_FAIL_RATE", default_value_t = 0.0, value_parser = parse_rate)]
+    pub fail_rate: f64,
+    /// Delay before every answer.
+    #[arg(long, env = "SIM_LATENCY", default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+    /// How far `_meta` and the served data trail the clock (indexing lag).
+    #[arg(long, env = "SIM_LAG", default_value = "0s", value_parser = parse_duration)]
+    pub lag: Duration,
+    /// Largest `skip` accepted (the hosted service allowed 5000).
+    #[arg(long, env = "SIM_MAX_SKIP", default_value_t = 5000)]
+    pub max_skip: u64,
+    /// Serve malformed hourly rows for the token with this index (tests the sync's permanent
+    /// error path).
+    #[arg(long, env = "SIM_CORRUPT_TOKEN")]
+    pub corrupt_token: Option<u32>,
+}
+
+/// A database URL whose scheme tokenmirror supports.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// The URL as given.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// True for SQLite.
+    pub fn is_sqlite(&self) -> bool {
+        self.0.starts_with("sqlite:")
+    }
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let ok = if let Some(rest) = s.strip_prefix("sqlite:") {
+            !rest.trim_start_matches('/').is_empty()
+        } else if let Some(rest) = s
+            .strip_prefix("postgres://")
+            .or_else(|| s.strip_prefix("postgresql://"))
+        {
+            let authority = rest.split(['/', '?']).next().unwrap_or("");
+            !authority.is_empty() && !authority.ends_with('@')
+        } else {
+            false
+        };
+        if ok {
+            Ok(DatabaseUrl(s.to_owned()))
+        } else {
+            Err(format!(
+                "{:?} is not a database URL: use sqlite://PATH?mode=rwc or postgres://USER@HOST:PORT/DB",
+                redact_url(s)
+            ))
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(&self.0))
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// A secret value: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '/') {
+            return Err("the API key must be non-empty, without spaces or '/'".to_owned());
+        }
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Networks with a known Uniswap v3 subgraph on The Graph's decentralized network.
+pub const KNOWN_SUBGRAPHS: [(&str, &str); 9] = [
+    ("ethereum", "5zvR82QoaXYFyDEKLZ9t6v9adgnptxYpKpSbxtgVENFV"),
+    ("arbitrum", "FbCGRftH4a3yZugY7TnbYgPJVEv2LvMT6oF1fxPe9aJM"),
+    ("base", "43Hwfi3dJSoGpyas9VwNoDAv55yjgGrPpNSmbQZArzMG"),
+    ("optimism", "Cghf4LfVqPiFw6fp6Y5X5Ubc8UpmUhSfJL82zwiBFLaj"),
+    ("polygon", "3hCPRGf4z88VC5rsBKU5AA9FBBq5nF3jbKJG7VZCbhjm"),
+    ("bsc", "F85MNzUGYqgSHSHRGgeVMNsdnW1KtZSVgFULumXRZTw2"),
+    ("avalanche", "GVH9h9KZ9CqheUEL93qMbq7QwgoBu32QXQDPR6bev4Eo"),
+    ("celo", "ESdrTJ3twMwWVoQ1hUE2u7PugEHX3QkenudD6aXCkDQ4"),
+    ("blast", "2LHovKznvo8YmKC9ZprPjsYAZDCc4K5q4AYz8s3cnQn1"),
+];
+
+/// One `UPSTREAMS` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSpec {
+    pub name: String,
+    /// `None` for a bare known name (The Graph's gateway).
+    pub url: Option<String>,
+}
+
+fn check_network_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "network name {name:?} must match [a-z0-9-]+ (e.g. ethereum, base, sim)"
+        ))
+    }
+}
+
+impl FromStr for UpstreamSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        match s.split_once('=') {
+            Some((name, url)) => {
+                check_network_name(name)?;
+                if !(url.starts_with("http://") || url.starts_with("https://"))
+                    || url.len() <= "https://".len()
+                {
+                    return Err(format!(
+                        "upstream {name:?} has URL {:?}: expected http:// or https://",
+                        redact_url(url)
+                    ));
+                }
+                Ok(UpstreamSpec {
+                    name: name.to_owned(),
+                    url: Some(url.to_owned()),
+                })
+            }
+            None => {
+                check_network_name(s)?;
+                if !KNOWN_SUBGRAPHS.iter().any(|(n, _)| *n == s) {
+                    let known: Vec<&str> = KNOWN_SUBGRAPHS.iter().map(|(n, _)| *n).collect();
+                    return Err(format!(
+                        "{s:?} is not a known network; write {s}=URL or use one of {}",
+                        known.join(", ")
+                    ));
+                }
+                Ok(UpstreamSpec {
+                    name: s.to_owned(),
+                    url: None,
+                })
+            }
+        }
+    }
+}
+
+/// One `TOKENS` entry as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSpec {
+    /// `None` for a bare address (the default network).
+    pub network: Option<String>,
+    /// Lowercase `0x` + 40 hex.
+    pub address: String,
+}
+
+/// Checks an `0x` + 40 hex address and lowercases it.
+pub fn parse_address(s: &str) -> Result<String, String> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
+    match hex {
+        Some(h) if h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("0x{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(format!(
+            "{s:?} is not an address: expected 0x followed by 40 hex digits"
+        )),
+    }
+}
+
+impl FromStr for TokenSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        match s.split_once(':') {
+            Some((network, address)) => {
+                check_network_name(network)?;
+                Ok(TokenSpec {
+                    network: Some(network.to_owned()),
+                    address: parse_address(address)?,
+                })
+            }
+            None => Ok(TokenSpec {
+                network: None,
+                address: parse_address(s)?,
+            }),
+        }
+    }
+}
+
+/// `BACKFILL`: how far back history starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    /// Counted back from the upstream's head block time.
+    Duration(Duration),
+    /// From 00:00 UTC of this date.
+    Since(NaiveDate),
+}
+
+impl Backfill {
+    /// The first hour (unix seconds, floored to the hour) to mirror, given the upstream head.
+    pub fn start_hour(&self, head_unix: i64) -> i64 {
+        let start = match self {
+            Backfill::Duration(d) => head_unix.saturating_sub(d.as_secs() as i64),
+            Backfill::Since(date) => date
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp())
+                .unwrap_or(0),
+        };
+        start.div_euclid(3600) * 3600
+    }
+}
+
+impl FromStr for Backfill {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Backfill::Since(date));
+        }
+        parse_duration(s).map(Backfill::Duration).map_err(|_| {
+            format!("{s:?} is neither a duration (7d, 400d, 12h) nor a date (2024-01-01)")
+        })
+    }
+}
+
+/// Parses `90s`, `5m`, `3h`, `7d`, `2w` (a whole number and one unit).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("{s:?} is not a duration: write a whole number and a unit s, m, h, d or w (90s, 5m, 3h, 7d)")
+    };
+    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (digits, unit) = s.split_at(unit_at);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let scale = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(scale)
+        .filter(|secs| *secs <= 100 * 365 * 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is longer than 100 years"))
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a rate between 0 and 1")),
+    }
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(k) if k.is_finite() && k > 0.0 && k <= 1e6 => Ok(k),
+        _ => Err(format!(
+            "{s:?} is not a speed: expected a number above 0 (e.g. 1, 60)"
+        )),
+    }
+}
+
+/// A configuration that parses but cannot work, found when the parts are put together.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "TOKENS entry {address} names network {network:?}, which is not in UPSTREAMS ({known})"
+    )]
+    UnknownNetwork {
+        network: String,
+        address: String,
+        known: String,
+    },
+    #[error(
+        "TOKENS is set but UPSTREAMS is empty: name at least one upstream, e.g. UPSTREAMS=ethereum"
+    )]
+    NoUpstreams,
+    #[error("upstream {0:?} uses The Graph's gateway and needs GRAPH_API_KEY")]
+    MissingApiKey(String),
+    #[error("upstream {0:?} is listed twice in UPSTREAMS")]
+    DuplicateUpstream(String),
+}
+
+/// Where one network's subgraph answers.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// A URL given in `UPSTREAMS`.
+    Url(String),
+    /// The Graph's gateway for a known subgraph; the key is added when a request is sent.
+    Gateway {
+        subgraph_id: &'static str,
+        api_key: Secret,
+    },
+}
+
+impl Endpoint {
+    /// The URL to send requests to (with the API key in it, so never log this).
+    pub fn request_url(&self) -> String {
+        match self {
+            Endpoint::Url(u) => u.clone(),
+            Endpoint::Gateway {
+                subgraph_id,
+                api_key,
+            } => format!(
+                "https://gateway.thegraph.com/api/{}/subgraphs/id/{subgraph_id}",
+                api_key.expose()
+            ),
+        }
+    }
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_string())
+    }
+}
+
+impl fmt::Display for Endpoint {
+    /// The URL with any secret replaced by `***`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Url(u) => f.write_str(&redact_url(u)),
+            Endpoint::Gateway { subgraph_id, .. } => write!(
+                f,
+                "https://gateway.thegraph.com/api/***/subgraphs/id/{subgraph_id}"
+            ),
+        }
+    }
+}
+
+/// One network to sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    pub network: String,
+    pub endpoint: Endpoint,
+}
+
+/// A token to mirror, its network resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenKey {
+    pub network: String,
+    pub address: String,
+}
+
+/// The upstreams and tokens, checked against each other.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// In `UPSTREAMS` order; the first is the default network.
+    pub upstreams: Vec<Upstream>,
+    /// Tokens to mirror, each on one of `upstreams`.
+    pub tokens: Vec<TokenKey>,
+}
+
+impl Sources {
+    /// The default network (the first upstream), if any.
+    pub fn default_network(&self) -> Option<&str> {
+        self.upstreams.first().map(|u| u.network.as_str())
+    }
+
+    /// The configured network names, in order.
+    pub fn networks(&self) -> Vec<String> {
+        self.upstreams.iter().map(|u| u.network.clone()).collect()
+    }
+}
+
+impl UpstreamArgs {
+    /// Resolves bare tokens to the default network and gateway names to URLs, refusing tokens
+    /// on unknown networks and gateway upstreams without a key.
+    pub fn resolve(&self) -> Result<Sources, ConfigError> {
+        let mut upstreams: Vec<Upstream> = Vec::new();
+        for spec in &self.upstreams {
+            if upstreams.iter().any(|u| u.network == spec.name) {
+                return Err(ConfigError::DuplicateUpstream(spec.name.clone()));
+            }
+            let endpoint = match &spec.url {
+                Some(url) => Endpoint::Url(url.clone()),
+                None => {
+                    let api_key = self
+                        .graph_api_key
+                        .clone()
+                        .ok_or_else(|| ConfigError::MissingApiKey(spec.name.clone()))?;
+                    let subgraph_id = KNOWN_SUBGRAPHS
+                        .iter()
+                        .find(|(n, _)| *n == spec.name)
+                        .map(|(_, id)| *id)
+                        .ok_or_else(|| ConfigError::MissingApiKey(spec.name.clone()))?;
+                    Endpoint::Gateway {
+                        subgraph_id,
+                        api_key,
+                    }
+                }
+            };
+            upstreams.push(Upstream {
+                network: spec.name.clone(),
+                endpoint,
+            });
+        }
+        let default = upstreams.first().map(|u| u.network.clone());
+        let mut tokens: Vec<TokenKey> = Vec::new();
+        for t in &self.tokens {
+            let network = match (&t.network, &default) {
+                (Some(n), _) => n.clone(),
+                (None, Some(d)) => d.clone(),
+                (None, None) => return Err(ConfigError::NoUpstreams),
+            };
+            if !upstreams.iter().any(|u| u.network == network) {
+                return Err(ConfigError::UnknownNetwork {
+                    network,
+                    address: t.address.clone(),
+                    known: upstreams
+                        .iter()
+                        .map(|u| u.network.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+            let key = TokenKey {
+                network,
+                address: t.address.clone(),
+            };
+            if !tokens.contains(&key) {
+                tokens.push(key);
+            }
+        }
+        Ok(Sources { upstreams, tokens })
+    }
+}
+
+/// Unix seconds as a UTC time (clamped to the representable range).
+pub fn utc(unix: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix, 0).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("3h").unwrap(), Duration::from_secs(10_800));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        for bad in [
+            "",
+            "7",
+            "d",
+            "7x",
+            "-1h",
+            "1.5h",
+            "1h30m",
+            "99999999999999999999d",
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn backfill_floors_to_the_hour() {
+        let b: Backfill = "1d".parse().unwrap();
+        assert_eq!(
+            b.start_hour(1_700_000_123),
+            (1_700_000_123 - 86_400) / 3600 * 3600
+        );
+        let b: Backfill = "2024-01-01".parse().unwrap();
+        assert_eq!(b.start_hour(0), 1_704_067_200);
+        assert!("2024-13-01".parse::<Backfill>().is_err());
+    }
+
+    #[test]
+    fn database_urls() {
+        for ok in [
+            "sqlite://tokenmirror.db?mode=rwc",
+            "sqlite::memory:",
+            "postgres://postgres@127.0.0.1:5432/test",
+            "postgresql://u:p@h/db",
+        ] {
+            assert!(ok.parse::<DatabaseUrl>().is_ok(), "{ok}");
+        }
+        for bad in ["", "mysql://x", "postgres://", "tokenmirror.db", "sqlite:"] {
+            assert!(bad.parse::<DatabaseUrl>().is_err(), "{bad}");
+        }
+        let err = "mysql://u:secret@h/db".parse::<DatabaseUrl>().unwrap_err();
+        assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn tokens_and_upstreams_resolve() {
+        let args = UpstreamArgs {
+            upstreams: vec![
+                "sim=http://127.0.0.1:8001/".parse().unwrap(),
+                "base".parse().unwrap(),
+            ],
+            graph_api_key: Some("k3y".parse().unwrap()),
+            tokens: vec![
+                "0xABCDEFabcdef0123456789012345678901234567"
+                    .parse()
+                    .unwrap(),
+                "base:0x0000000000000000000000000000000000000001"
+                    .parse()
+                    .unwrap(),
+            ],
+        };
+        let s = args.resolve().unwrap();
+        assert_eq!(s.default_network(), Some("sim"));
+        assert_eq!(s.tokens[0].network, "sim");
+        assert_eq!(
+            s.tokens[0].address,
+            "0xabcdefabcdef0123456789012345678901234567"
+        );
+        assert_eq!(s.tokens[1].network, "base");
+        let shown = format!("{:?}", s.upstreams[1]);
+        assert!(!shown.contains("k3y"), "{shown}");
+        assert!(s.upstreams[1].endpoint.request_url().contains("k3y"));
+
+        let mut no_key = args.clone();
+        no_key.graph_api_key = None;
+        assert!(matches!(no_key.resolve(), Err(ConfigError::MissingApiKey(n)) if n == "base"));
+
+        let mut unknown = args.clone();
+        unknown.tokens = vec!["mars:0x0000000000000000000000000000000000000001"
+            .parse()
+            .unwrap()];
+        let err = unknown.resolve().unwrap_err().to_string();
+        assert!(err.contains("mars") && err.contains("sim, base"), "{err}");
+
+        assert!("0x123".parse::<TokenSpec>().is_err());
+        assert!("Main:0x0000000000000000000000000000000000000001"
+            .parse::<TokenSpec>()
+            .is_err());
+        assert!("mars".parse::<UpstreamSpec>().is_err());
+        assert!("x=ftp://a".parse::<UpstreamSpec>().is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,302 @@
+//! Hourly rows: the idempotent page write the sync commits, and the range read the API serves.
+
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
+
+use super::entity::token_hour_data as thd;
+use super::{execute, state, SqlBuilder};
+use crate::decimal::Decimal;
+
+/// One upstream `TokenHourData` row, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HourRow {
+    /// The hour's start, unix seconds.
+    pub period_start_unix: i64,
+    /// Upstream id, `<address>-<hour index>`.
+    pub id: String,
+    pub open: Decimal,
+    pub high: Decimal,
+    pub low: Decimal,
+    pub close: Decimal,
+    pub price_usd: Decimal,
+    pub volume: Decimal,
+    pub volume_usd: Decimal,
+    pub untracked_volume_usd: Decimal,
+    pub fees_usd: Decimal,
+    pub total_value_locked: Decimal,
+    pub total_value_locked_usd: Decimal,
+}
+
+/// The decimal columns of `token_hour_data`, in the order of [`HourRow::decimals`].
+pub const DECIMAL_COLUMNS: [&str; 11] = [
+    "open",
+    "high",
+    "low",
+    "close",
+    "price_usd",
+    "volume",
+    "volume_usd",
+    "untracked_volume_usd",
+    "fees_usd",
+    "total_value_locked",
+    "total_value_locked_usd",
+];
+
+impl HourRow {
+    /// The decimal fields, in the order of [`DECIMAL_COLUMNS`].
+    pub fn decimals(&self) -> [&Decimal; 11] {
+        [
+            &self.open,
+            &self.high,
+            &self.low,
+            &self.close,
+            &self.price_usd,
+            &self.volume,
+            &self.volume_usd,
+            &self.untracked_volume_usd,
+            &self.fees_usd,
+            &self.total_value_locked,
+            &self.total_value_locked_usd,
+        ]
+    }
+
+    /// Rebuilds a row from what the database gave back (already canonical when written; a
+    /// value that is not is reported rather than served).
+    pub fn from_model(m: thd::Model) -> Result<HourRow, DbErr> {
+        let dec = |s: String| Decimal::parse(&s).map_err(|e| DbErr::Type(e.to_string()));
+        Ok(HourRow {
+            period_start_unix: m.period_start_unix,
+            id: m.id,
+            open: dec(m.open)?,
+            high: dec(m.high)?,
+            low: dec(m.low)?,
+            close: dec(m.close)?,
+            price_usd: dec(m.price_usd)?,
+            volume: dec(m.volume)?,
+            volume_usd: dec(m.volume_usd)?,
+            untracked_volume_usd: dec(m.untracked_volume_usd)?,
+            fees_usd: dec(m.fees_usd)?,
+            total_value_locked: dec(m.total_value_locked)?,
+            total_value_locked_usd: dec(m.total_value_locked_usd)?,
+        })
+    }
+}
+
+/// One page of upstream rows for one token, and the span of hours it answers for: after the
+/// write, the stored rows with `first_hour <= period <= last_hour` are exactly `rows`.
+#[derive(Debug)]
+pub struct HourPage<'a> {
+    pub network: &'a str,
+    pub address: &'a str,
+    /// First hour the page covers (inclusive).
+    pub first_hour: i64,
+    /// Last hour the page covers (inclusive); `None` for "and every later hour" (the last page).
+    pub last_hour: Option<i64>,
+    /// The rows, in ascending `period_start_unix`, all inside the span.
+    pub rows: &'a [HourRow],
+    /// Set when this write completes a fetch of every hour from this one onwards.
+    pub covered_from: Option<i64>,
+}
+
+/// What a page write changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+}
+
+/// Rows per `INSERT`: 14 parameters each stays far below SQLite's 32,766 and PostgreSQL's
+/// 65,535 parameter limits.
+const ROWS_PER_STATEMENT: usize = 1000;
+
+/// Writes one page: deletes stored rows in the page's span that the upstream no longer returns,
+/// upserts the page's rows (a row whose values are unchanged is left alone, so writing the same
+/// page twice changes nothing), and advances the token's sync state. Run it inside a
+/// transaction ([`super::Db::begin_write`]) so that the rows and the cursor move together.
+pub async fn write_page(
+    conn: &impl ConnectionTrait,
+    page: &HourPage<'_>,
+) -> Result<PageOutcome, DbErr> {
+    let backend = conn.get_database_backend();
+    let existing = count_in_span(conn, page).await?;
+    let deleted = delete_missing(conn, page).await?;
+    let mut changed = 0;
+    for chunk in page.rows.chunks(ROWS_PER_STATEMENT) {
+        changed += execute(conn, upsert_sql(backend, page, chunk)).await?;
+    }
+    // After the write the span holds exactly the page's rows.
+    let inserted = (page.rows.len() as u64).saturating_sub(existing.saturating_sub(deleted));
+    let outcome = PageOutcome {
+        inserted,
+        updated: changed.saturating_sub(inserted),
+        deleted,
+    };
+    state::advance(conn, page, outcome).await?;
+    Ok(outcome)
+}
+
+fn span_filter(b: &mut SqlBuilder, page: &HourPage<'_>) {
+    b.sql(" WHERE network = ")
+        .param(page.network)
+        .sql(" AND address = ")
+        .param(page.address)
+        .sql(" AND period_start_unix >= ")
+        .param(page.first_hour);
+    if let Some(last) = page.last_hour {
+        b.sql(" AND period_start_unix <= ").param(last);
+    }
+}
+
+async fn count_in_span(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result<u64, DbErr> {
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql("SELECT COUNT(*) AS n FROM token_hour_data");
+    span_filter(&mut b, page);
+    let row = conn.query_one_raw(b.build()).await?;
+    let n: i64 = match row {
+        Some(r) => r.try_get("", "n")?,
+        None => 0,
+    };
+    Ok(n as u64)
+}
+
+async fn delete_missing(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result<u64, DbErr> {
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql("DELETE FROM token_hour_data");
+    span_filter(&mut b, page);
+    if !page.rows.is_empty() {
+        // Integers we formatted ourselves: safe to inline, and no parameter limit to mind.
+        let kept: Vec<String> = page
+            .rows
+            .iter()
+            .map(|r| r.period_start_unix.to_string())
+            .collect();
+        b.sql(" AND period_start_unix NOT IN (")
+            .sql(&kept.join(","))
+            .sql(")");
+    }
+    execute(conn, b).await
+}
+
+fn upsert_sql(backend: sea_orm::DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlBuilder {
+    let mut b = SqlBuilder::new(backend);
+    b.sql("INSERT INTO token_hour_data (network, address, period_start_unix, id, ")
+        .sql(&DECIMAL_COLUMNS.join(", "))
+        .sql(") VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            b.sql(", ");
+        }
+        b.sql("(")
+            .param(page.network)
+            .sql(", ")
+            .param(page.address)
+            .sql(", ")
+            .param(row.period_start_unix)
+            .sql(", ")
+            .param(row.id.as_str());
+        for d in row.decimals() {
+            b.sql(", ").decimal(d.as_str());
+        }
+        b.sql(")");
+    }
+    b.sql(" ON CONFLICT (network, address, period_start_unix) DO UPDATE SET id = excluded.id");
+    for c in DECIMAL_COLUMNS {
+        b.sql(&format!(", {c} = excluded.{c}"));
+    }
+    // Only touch rows that differ, so that rows_affected counts real changes. Canonical strings
+    // make numeric equality (PostgreSQL) and text equality (SQLite) the same thing.
+    let op = b.distinct_op();
+    let differs: Vec<String> = DECIMAL_COLUMNS
+        .iter()
+        .map(|c| format!("token_hour_data.{c}{op}excluded.{c}"))
+        .collect();
+    b.sql(" WHERE token_hour_data.id")
+        .sql(op)
+        .sql("excluded.id OR ")
+        .sql(&differs.join(" OR "));
+    b
+}
+
+/// Row order of a range read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+/// The stored rows of one token with `from <= period_start_unix < to`, in `direction`, at most
+/// `limit` of them. An index range scan on both backends.
+pub async fn read_range(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    address: &str,
+    from: i64,
+    to: i64,
+    direction: Direction,
+    limit: Option<u64>,
+) -> Result<Vec<HourRow>, DbErr> {
+    let order = match direction {
+        Direction::Asc => sea_orm::Order::Asc,
+        Direction::Desc => sea_orm::Order::Desc,
+    };
+    let mut q = thd::Entity::find()
+        .filter(thd::Column::Network.eq(network))
+        .filter(thd::Column::Address.eq(address))
+        .filter(thd::Column::PeriodStartUnix.gte(from))
+        .filter(thd::Column::PeriodStartUnix.lt(to))
+        .order_by(thd::Column::PeriodStartUnix, order);
+    if let Some(limit) = limit {
+        q = q.limit(limit);
+    }
+    q.all(conn)
+        .await?
+        .into_iter()
+        .map(HourRow::from_model)
+        .collect()
+}
+
+/// The newest stored row of one token before `before`, if any (the close a filled gap carries).
+pub async fn last_before(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    address: &str,
+    before: i64,
+) -> Result<Option<HourRow>, DbErr> {
+    let mut rows = read_range(
+        conn,
+        network,
+        address,
+        i64::MIN,
+        before,
+        Direction::Desc,
+        Some(1),
+    )
+    .await?;
+    Ok(rows.pop())
+}
+
+#[derive(FromQueryResult)]
+struct Bounds {
+    newest: Option<i64>,
+}
+
+/// Start of the newest stored hour of one token.
+pub async fn newest_hour(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    address: &str,
+) -> Result<Option<i64>, DbErr> {
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql("SELECT MAX(period_start_unix) AS newest FROM token_hour_data WHERE network = ")
+        .param(network)
+        .sql(" AND address = ")
+        .param(address);
+    let stmt: Statement = b.build();
+    Ok(Bounds::find_by_statement(stmt)
+        .one(conn)
+        .await?
+        .and_then(|b| b.newest))
+}

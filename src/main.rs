@@ -1,0 +1,16 @@
+//! The `tokenmirror` binary: parse the configuration, start logging, run the subcommand.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokenmirror::{commands, config::Cli, telemetry};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = telemetry::init(&cli.log) {
+        eprintln!("error: {e}");
+        return ExitCode::from(commands::EXIT_CONFIG);
+    }
+    commands::run(cli).await
+}

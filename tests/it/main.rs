@@ -1,0 +1,7 @@
+//! The integration suite, one binary: every test gets its own fresh database (a temp SQLite
+//! file, or a uniquely named PostgreSQL database dropped afterwards). Tests that touch storage
+//! run on both backends.
+
+mod support;
+
+mod storage;
