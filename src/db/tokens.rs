@@ -185,3 +185,33 @@ pub async fn tracked(conn: &impl ConnectionTrait) -> Result<Vec<tracked_token::M
         .all(conn)
         .await
 }
+
+/// True when the token is tracked or has metadata.
+pub async fn is_known(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    address: &str,
+) -> Result<bool, DbErr> {
+    let key = (network.to_owned(), address.to_owned());
+    if tracked_token::Entity::find_by_id(key.clone())
+        .one(conn)
+        .await?
+        .is_some()
+    {
+        return Ok(true);
+    }
+    Ok(metadata(conn, network, address).await?.is_some())
+}
+
+/// Every network that has a tracked token or metadata, sorted.
+pub async fn networks(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql(
+        "SELECT network FROM tracked_token UNION SELECT network FROM token_metadata ORDER BY network",
+    );
+    conn.query_all_raw(b.build())
+        .await?
+        .iter()
+        .map(|r| r.try_get::<String>("", "network"))
+        .collect()
+}

@@ -4,4 +4,6 @@
 
 mod support;
 
+mod api;
+mod http;
 mod storage;

@@ -171,3 +171,179 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+/// The API server, started on a loopback port over a test database.
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub client: reqwest::Client,
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// The database under the server, kept alive (and dropped) with it.
+    #[allow(dead_code)]
+    pub db: TestDb,
+}
+
+impl TestApp {
+    /// Starts the real server (router, middleware, schema) on `127.0.0.1:0` over `db`, with
+    /// `networks` configured (the first is the default).
+    pub async fn start(db: TestDb, networks: &[&str]) -> TestApp {
+        TestApp::start_with(db, networks, tokenmirror::api::Limits::default()).await
+    }
+
+    pub async fn start_with(
+        db: TestDb,
+        networks: &[&str],
+        limits: tokenmirror::api::Limits,
+    ) -> TestApp {
+        use tokenmirror::app::{start_server, ServerSettings};
+        use tokenmirror::config::{Endpoint, Sources, Upstream};
+        let sources = Sources {
+            upstreams: networks
+                .iter()
+                .map(|n| Upstream {
+                    network: (*n).to_owned(),
+                    endpoint: Endpoint::Url("http://127.0.0.1:9/".to_owned()),
+                })
+                .collect(),
+            tokens: Vec::new(),
+        };
+        let settings = ServerSettings {
+            listen_addr: "127.0.0.1:0".parse().expect("addr"),
+            limits,
+            http: Default::default(),
+        };
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let server = start_server(
+            db.db.clone(),
+            &sources,
+            &settings,
+            Default::default(),
+            shutdown.clone(),
+        )
+        .await
+        .expect("start server");
+        TestApp {
+            addr: server.addr,
+            client: reqwest::Client::new(),
+            shutdown,
+            db,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// POSTs a GraphQL request and returns the JSON answer (any status).
+    pub async fn gql(&self, query: &str, variables: serde_json::Value) -> serde_json::Value {
+        self.client
+            .post(self.url("/graphql"))
+            .json(&serde_json::json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json answer")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The `extensions.code` of every error in a GraphQL answer.
+pub fn error_codes(answer: &serde_json::Value) -> Vec<String> {
+    answer["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A TCP proxy in front of a server, which a test can cut (every connection dropped, new ones
+/// refused) and restore: the database "goes away" without stopping the shared server.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =
+            Default::default();
+        let (c, l) = (cut.clone(), links.clone());
+        let accept = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if c.load(Ordering::SeqCst) {
+                    continue; // dropped: the client sees the connection close
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                l.lock().expect("links").push(link);
+            }
+        });
+        Proxy {
+            addr,
+            cut,
+            links,
+            accept,
+        }
+    }
+
+    /// Drops every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        for link in self.links.lock().expect("links").drain(..) {
+            link.abort();
+        }
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.cut();
+        self.accept.abort();
+    }
+}
+
+/// `host:port` of a postgres URL.
+pub fn pg_host_port(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map(|(_, h)| h)
+        .unwrap_or(authority)
+        .to_owned()
+}
+
+/// The same URL with another `host:port`.
+pub fn with_host_port(url: &str, host_port: &str) -> String {
+    url.replacen(&pg_host_port(url), host_port, 1)
+}

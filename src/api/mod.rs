@@ -1,0 +1,228 @@
+//! The GraphQL API (SPEC §4), built without any HTTP types so that the server, the tests and
+//! `tokenmirror schema` share one [`schema`] function.
+//!
+//! One module per feature: [`candles`] (bucketing and aggregation), [`tokens`] (metadata and the
+//! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars.
+
+pub mod candles;
+pub mod scalars;
+pub mod status;
+pub mod tokens;
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use async_graphql::dataloader::DataLoader;
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    EmptyMutation, EmptySubscription, MergedObject, Response, Schema, ServerError, ServerResult,
+    ValidationResult, Variables,
+};
+
+use crate::config::{parse_address, TokenKey};
+use crate::db::Db;
+use crate::error::{code, ensure_code, ApiError};
+
+/// The API's schema type.
+pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+
+/// tokenmirror's API: token metadata, candles at any interval from 1h to 1w, and sync status.
+#[derive(MergedObject, Default)]
+pub struct Query(tokens::TokenQuery, status::StatusQuery);
+
+/// Query limits (SPEC §4: configurable, defaults that let introspection through).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_depth: 20,
+            max_complexity: 2000,
+        }
+    }
+}
+
+/// What resolvers share: the database and the configured networks.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub db: Db,
+    /// Configured networks in `UPSTREAMS` order; the first is the default.
+    networks: Arc<Vec<String>>,
+    /// Tokens known to be in the mirror (a cache: a miss asks the database).
+    known: Arc<RwLock<HashSet<TokenKey>>>,
+}
+
+impl ApiContext {
+    /// `networks` are the configured ones, the default first.
+    pub fn new(db: Db, networks: Vec<String>) -> ApiContext {
+        ApiContext {
+            db,
+            networks: Arc::new(networks),
+            known: Arc::default(),
+        }
+    }
+
+    /// Checks `network` (or picks the default) for argument `arg`'s error message.
+    pub(crate) async fn network(&self, network: Option<String>) -> Result<String, ApiError> {
+        match network {
+            None => self.networks.first().cloned().ok_or_else(|| {
+                ApiError::bad_input(
+                    "network: no default network is configured (UPSTREAMS is empty); pass one",
+                )
+            }),
+            Some(n) if self.networks.contains(&n) => Ok(n),
+            Some(n) => {
+                // A network no longer configured still has its data served.
+                let stored = crate::db::tokens::networks(self.db.conn()).await?;
+                if stored.contains(&n) {
+                    Ok(n)
+                } else {
+                    let mut known: Vec<String> = self.networks.to_vec();
+                    for s in stored {
+                        if !known.contains(&s) {
+                            known.push(s);
+                        }
+                    }
+                    Err(ApiError::bad_input(format!(
+                        "network: {n:?} is not a network of this mirror; known networks: {}",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Checks and lowercases an address argument.
+    pub(crate) fn address(address: &str) -> Result<String, ApiError> {
+        parse_address(address).map_err(|e| ApiError::bad_input(format!("address: {e}")))
+    }
+
+    /// True when the token is tracked or has metadata in the mirror.
+    pub(crate) async fn in_mirror(&self, key: &TokenKey) -> Result<bool, ApiError> {
+        if self.known.read().map(|k| k.contains(key)).unwrap_or(false) {
+            return Ok(true);
+        }
+        let found = crate::db::tokens::is_known(self.db.conn(), &key.network, &key.address).await?;
+        if found {
+            if let Ok(mut k) = self.known.write() {
+                k.insert(key.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Builds the schema. No HTTP types: the server, the tests and `tokenmirror schema` all call it.
+pub fn schema(ctx: ApiContext, limits: Limits) -> ApiSchema {
+    let loader = DataLoader::new(tokens::MetadataLoader(ctx.db.clone()), tokio::spawn);
+    builder()
+        .data(ctx)
+        .data(loader)
+        .data(LimitsData(limits))
+        .limit_depth(limits.max_depth)
+        // The parser's own nesting guard must sit above the depth limit, so that a deep query
+        // is refused by the limit with its clear message (and the validation code).
+        .limit_recursive_depth(limits.max_depth.saturating_mul(2).max(64))
+        .limit_complexity(limits.max_complexity)
+        .extension(ErrorCodes)
+        .finish()
+}
+
+fn builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
+    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+}
+
+/// The API's SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+/// Gives every error an `extensions.code`: async-graphql attaches none to parse and validation
+/// errors, nor to input coercion errors raised while executing.
+struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodes)
+    }
+}
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodes {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        next.run(ctx, query, variables).await.map_err(|mut e| {
+            ensure_code(&mut e, code::GRAPHQL_PARSE_FAILED);
+            e
+        })
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        next.run(ctx).await.map_err(|mut errors| {
+            for e in &mut errors {
+                explain_limit(e, ctx);
+                ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
+            }
+            errors
+        })
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut resp = next.run(ctx, operation_name).await;
+        for e in &mut resp.errors {
+            ensure_code(e, code::BAD_USER_INPUT);
+        }
+        resp
+    }
+}
+
+/// Says which limit a too deep or too complex query hit.
+fn explain_limit(e: &mut ServerError, ctx: &ExtensionContext<'_>) {
+    let limits = ctx.data_opt::<LimitsData>();
+    let (depth, complexity) = limits.map_or((None, None), |l| {
+        (Some(l.0.max_depth), Some(l.0.max_complexity))
+    });
+    match e.message.as_str() {
+        "Query is nested too deep." => {
+            e.message = format!(
+                "Query is nested too deep: at most {} levels of fields are allowed (MAX_DEPTH)",
+                depth.map_or("the configured".to_owned(), |d| d.to_string())
+            );
+        }
+        "Query is too complex." => {
+            e.message = format!(
+                "Query is too complex: at most {} fields are allowed in one query (MAX_COMPLEXITY); split it",
+                complexity.map_or("the configured".to_owned(), |c| c.to_string())
+            );
+        }
+        _ => {}
+    }
+}
+
+/// The limits, as schema data for [`explain_limit`].
+struct LimitsData(Limits);

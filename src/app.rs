@@ -1,0 +1,83 @@
+//! Putting the parts together: the API server (and, when upstreams are configured, the sync
+//! loop) over one database, as `serve` and `demo` run it and as the integration tests start it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiContext, Limits};
+use crate::config::{ApiArgs, Sources};
+use crate::db::Db;
+use crate::http::{self, AppState, HttpOptions};
+use crate::metrics::Metrics;
+
+/// How the API is served.
+#[derive(Clone, Debug)]
+pub struct ServerSettings {
+    pub listen_addr: SocketAddr,
+    pub limits: Limits,
+    pub http: HttpOptions,
+}
+
+impl From<&ApiArgs> for ServerSettings {
+    fn from(a: &ApiArgs) -> Self {
+        ServerSettings {
+            listen_addr: a.listen_addr,
+            limits: Limits {
+                max_depth: a.max_depth,
+                max_complexity: a.max_complexity,
+            },
+            http: HttpOptions {
+                cors_origins: a.cors_origins.clone(),
+                max_body_bytes: a.max_body_bytes,
+                request_timeout: a.request_timeout,
+            },
+        }
+    }
+}
+
+/// A running API server.
+pub struct RunningServer {
+    /// Where it listens (the real port when the setting asked for port 0).
+    pub addr: SocketAddr,
+    pub metrics: Arc<Metrics>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Waits until the server has stopped (after `shutdown` was cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await??;
+        Ok(())
+    }
+}
+
+/// Binds the listen address and serves the API until `shutdown` is cancelled.
+pub async fn start_server(
+    db: Db,
+    sources: &Sources,
+    settings: &ServerSettings,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunningServer> {
+    let ctx = ApiContext::new(db.clone(), sources.networks());
+    let schema = api::schema(ctx, settings.limits);
+    let state = AppState {
+        schema,
+        db,
+        metrics: metrics.clone(),
+    };
+    let router = http::router(state, &settings.http);
+    let listener = tokio::net::TcpListener::bind(settings.listen_addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(http::serve(listener, router, shutdown));
+    Ok(RunningServer {
+        addr,
+        metrics,
+        task,
+    })
+}

@@ -1,0 +1,309 @@
+//! GraphQL over HTTP (the GraphQL-over-HTTP spec, as audited by the `graphql-http` package):
+//! POST with `application/json`, GET with query parameters (queries only), and answers in
+//! `application/graphql-response+json` or `application/json` as the client's `Accept` asks.
+//!
+//! With `application/graphql-response+json`, a request that never reached execution (bad JSON,
+//! bad parameters, a document that does not parse or validate) is answered 400; with
+//! `application/json` every GraphQL answer is 200, as legacy clients expect.
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+
+use super::AppState;
+use crate::error::code;
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
+const JSON: &str = "application/json; charset=utf-8";
+
+/// The media type of the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    GraphqlResponseJson,
+    Json,
+}
+
+impl Answer {
+    fn content_type(self) -> &'static str {
+        match self {
+            Answer::GraphqlResponseJson => GRAPHQL_RESPONSE_JSON,
+            Answer::Json => JSON,
+        }
+    }
+}
+
+/// Picks the answer's media type from `Accept` (missing: the GraphQL one).
+fn negotiate(headers: &HeaderMap) -> Option<Answer> {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return Some(Answer::GraphqlResponseJson);
+    };
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let media = parts.next().unwrap_or("").to_ascii_lowercase();
+        let refused = parts.any(|p| p.replace(' ', "") == "q=0");
+        if refused {
+            continue;
+        }
+        match media.as_str() {
+            "application/graphql-response+json" | "*/*" | "application/*" => {
+                return Some(Answer::GraphqlResponseJson)
+            }
+            "application/json" => return Some(Answer::Json),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// An answer to a request that could not be run at all.
+fn request_error(answer: Answer, status: StatusCode, message: &str) -> Response {
+    let body = json!({"errors": [{"message": message, "extensions": {"code": code::BAD_REQUEST}}]});
+    (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type())],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn not_acceptable() -> Response {
+    (
+        StatusCode::NOT_ACCEPTABLE,
+        [(header::CONTENT_TYPE, JSON)],
+        json!({"errors": [{"message": "Accept must allow application/graphql-response+json or application/json", "extensions": {"code": code::BAD_REQUEST}}]}).to_string(),
+    )
+        .into_response()
+}
+
+/// `POST /graphql`.
+pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(answer) = negotiate(&headers) else {
+        return not_acceptable();
+    };
+    if let Err((status, msg)) = check_content_type(&headers) {
+        return request_error(answer, status, &msg);
+    }
+    if body.is_empty() {
+        return request_error(
+            answer,
+            StatusCode::BAD_REQUEST,
+            "the request body is empty: send a JSON object with a \"query\" string",
+        );
+    }
+    let params: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return request_error(
+                answer,
+                StatusCode::BAD_REQUEST,
+                &format!("the request body is not valid JSON: {e}"),
+            )
+        }
+    };
+    let Value::Object(params) = params else {
+        return request_error(
+            answer,
+            StatusCode::BAD_REQUEST,
+            "the request body must be a JSON object with a \"query\" string",
+        );
+    };
+    match request_from(params) {
+        Ok(req) => execute(&state, answer, req).await,
+        Err(msg) => request_error(answer, StatusCode::BAD_REQUEST, &msg),
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
+    let unsupported = |msg: String| Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, msg));
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return unsupported("Content-Type is required: send application/json".to_owned());
+    };
+    let mut parts = ct.split(';').map(str::trim);
+    let media = parts.next().unwrap_or("").to_ascii_lowercase();
+    if media != "application/json" {
+        return unsupported(format!(
+            "Content-Type {media:?} is not supported: send application/json"
+        ));
+    }
+    for p in parts {
+        if let Some((k, v)) = p.split_once('=') {
+            let v = v.trim().trim_matches('"').to_ascii_lowercase();
+            if k.trim().eq_ignore_ascii_case("charset") && v != "utf-8" && v != "utf8" {
+                return unsupported(format!("charset {v:?} is not supported: send utf-8"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads `query`, `operationName`, `variables` and `extensions` from the request parameters.
+fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request, String> {
+    let query = match params.remove("query") {
+        Some(Value::String(q)) => q,
+        Some(other) => {
+            return Err(format!(
+                "\"query\" must be a string, not {}",
+                json_type(&other)
+            ))
+        }
+        None => return Err("the \"query\" parameter is missing".to_owned()),
+    };
+    let mut req = async_graphql::Request::new(query);
+    match params.remove("operationName") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(name)) => req = req.operation_name(name),
+        Some(other) => {
+            return Err(format!(
+                "\"operationName\" must be a string or null, not {}",
+                json_type(&other)
+            ))
+        }
+    }
+    match params.remove("variables") {
+        None | Some(Value::Null) => {}
+        Some(v @ Value::Object(_)) => {
+            req = req.variables(async_graphql::Variables::from_json(v));
+        }
+        Some(other) => {
+            return Err(format!(
+                "\"variables\" must be an object or null, not {}",
+                json_type(&other)
+            ))
+        }
+    }
+    match params.remove("extensions") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(other) => {
+            return Err(format!(
+                "\"extensions\" must be an object or null, not {}",
+                json_type(&other)
+            ))
+        }
+    }
+    Ok(req)
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `GET /graphql?query=…`: queries only (a mutation over GET is refused with 405).
+pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> Response {
+    let Some(answer) = negotiate(headers) else {
+        return not_acceptable();
+    };
+    let mut params = Map::new();
+    for (k, v) in url::form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        let value = match k.as_ref() {
+            "variables" | "extensions" if !v.is_empty() => match serde_json::from_str(&v) {
+                Ok(v) => v,
+                Err(e) => {
+                    return request_error(
+                        answer,
+                        StatusCode::BAD_REQUEST,
+                        &format!("the {k:?} parameter is not valid JSON: {e}"),
+                    )
+                }
+            },
+            _ => Value::String(v.into_owned()),
+        };
+        params.insert(k.into_owned(), value);
+    }
+    let req = match request_from(params) {
+        Ok(r) => r,
+        Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
+    };
+    if is_mutation(&req) {
+        let mut resp = request_error(
+            answer,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations are not allowed over GET: use POST",
+        );
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+        return resp;
+    }
+    execute(&state, answer, req).await
+}
+
+/// True when the operation the request selects is a mutation or subscription.
+fn is_mutation(req: &async_graphql::Request) -> bool {
+    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
+        return false;
+    };
+    let ty = match (&doc.operations, &req.operation_name) {
+        (DocumentOperations::Single(op), _) => Some(op.node.ty),
+        (DocumentOperations::Multiple(ops), Some(name)) => {
+            ops.get(name.as_str()).map(|op| op.node.ty)
+        }
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| op.node.ty)
+        }
+        _ => None,
+    };
+    matches!(
+        ty,
+        Some(OperationType::Mutation | OperationType::Subscription)
+    )
+}
+
+async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) -> Response {
+    let resp = state.schema.execute(req).await;
+    // A response without data whose errors carry no path never reached execution.
+    let not_executed = !resp.errors.is_empty()
+        && resp.data == async_graphql::Value::Null
+        && resp.errors.iter().all(|e| e.path.is_empty());
+    let status = if answer == Answer::GraphqlResponseJson && not_executed {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let body = if not_executed {
+        // Per the spec, a request error has no `data` entry at all.
+        json!({ "errors": resp.errors }).to_string()
+    } else {
+        serde_json::to_string(&resp).unwrap_or_else(|_| {
+            json!({"errors": [{"message": "the answer could not be encoded", "extensions": {"code": code::INTERNAL_SERVER_ERROR}}]}).to_string()
+        })
+    };
+    (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether a GET request comes from a browser that wants a page rather than JSON.
+pub fn wants_html(headers: &HeaderMap, raw: &Option<String>) -> bool {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    accept.contains("text/html") && raw.as_deref().is_none_or(|q| !q.contains("query="))
+}
+
+/// `GET /graphql`: GraphiQL for a browser, else a GraphQL query.
+pub async fn get_or_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    if wants_html(&headers, &raw) {
+        return super::graphiql::page().await.into_response();
+    }
+    get(state, &headers, raw).await
+}

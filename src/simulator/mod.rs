@@ -1,0 +1,1 @@
+//! The offline Uniswap v3 subgraph (being built).
