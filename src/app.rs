@@ -12,6 +12,8 @@ use crate::config::{ApiArgs, Sources};
 use crate::db::Db;
 use crate::http::{self, AppState, HttpOptions};
 use crate::metrics::Metrics;
+use crate::sync::worker::{self, SyncLock};
+use crate::sync::{SyncSettings, Syncer};
 
 /// How the API is served.
 #[derive(Clone, Debug)]
@@ -80,4 +82,35 @@ pub async fn start_server(
         metrics,
         task,
     })
+}
+
+/// `(network, address)` of every configured token.
+pub fn token_pairs(sources: &Sources) -> Vec<(String, String)> {
+    sources
+        .tokens
+        .iter()
+        .map(|t| (t.network.clone(), t.address.clone()))
+        .collect()
+}
+
+/// Records the configured tokens as tracked and starts the sync loop on its own task (none when
+/// no token is configured).
+pub async fn start_sync(
+    db: Db,
+    sources: &Sources,
+    settings: SyncSettings,
+    lock: SyncLock,
+    interval: std::time::Duration,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Option<JoinHandle<()>>> {
+    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), chrono::Utc::now()).await?;
+    if sources.tokens.is_empty() {
+        tracing::info!("no TOKENS configured: serving stored data without syncing");
+        return Ok(None);
+    }
+    let syncer = Syncer::new(db, sources, settings, metrics);
+    Ok(Some(tokio::spawn(worker::run(
+        syncer, lock, interval, shutdown,
+    ))))
 }

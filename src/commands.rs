@@ -5,9 +5,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::app::{self, ServerSettings};
-use crate::config::{Cli, Command, DbArgs, ServeArgs, UpstreamArgs};
+use crate::config::{
+    Backfill, Cli, Command, DbArgs, DemoArgs, Endpoint, ServeArgs, SimArgs, Sources,
+    SyncCommandArgs, TokenKey, Upstream, UpstreamArgs,
+};
 use crate::db::Db;
 use crate::metrics::Metrics;
+use crate::simulator::Simulator;
+use crate::sync::worker::SyncLock;
+use crate::sync::{SyncSettings, Syncer};
 use crate::{api, shutdown};
 
 /// Exit code for a configuration error (as clap uses for bad flags).
@@ -25,14 +31,16 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(sources) => report(serve(&args, sources).await),
             Err(code) => code,
         },
-        Command::Demo(_) | Command::Simulate(_) | Command::Sync(_) => {
-            eprintln!("this command is not built yet");
-            ExitCode::FAILURE
-        }
+        Command::Sync(args) => match resolve(&args.upstream) {
+            Ok(sources) => sync(&args, sources).await,
+            Err(code) => code,
+        },
+        Command::Simulate(args) => report(crate::simulator::run(args).await),
+        Command::Demo(args) => report(demo(&args).await),
     }
 }
 
-fn resolve(args: &UpstreamArgs) -> Result<crate::config::Sources, ExitCode> {
+fn resolve(args: &UpstreamArgs) -> Result<Sources, ExitCode> {
     args.resolve().map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_CONFIG)
@@ -69,22 +77,210 @@ pub async fn open(args: &DbArgs) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// `tokenmirror serve`: migrations, then the API (and the sync loop) until a shutdown signal.
-pub async fn serve(args: &ServeArgs, sources: crate::config::Sources) -> anyhow::Result<()> {
+/// `tokenmirror serve`: migrations, then the API and the sync loop until a shutdown signal.
+pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
     let db = open(&args.db).await?;
     let shutdown = shutdown::on_signal();
     let metrics = Arc::new(Metrics::default());
     let server = app::start_server(
-        db,
+        db.clone(),
         &sources,
         &ServerSettings::from(&args.api),
-        metrics,
-        shutdown,
+        metrics.clone(),
+        shutdown.clone(),
     )
     .await?;
     tracing::info!(
         "tokenmirror serving on http://{0}/graphql (GraphiQL at http://{0}/)",
         server.addr
     );
-    server.wait().await
+    let sync = app::start_sync(
+        db,
+        &sources,
+        SyncSettings::from(&args.sync),
+        SyncLock::for_database(&args.db.database_url),
+        args.sync.sync_interval,
+        metrics,
+        shutdown,
+    )
+    .await?;
+    server.wait().await?;
+    if let Some(sync) = sync {
+        sync.await?;
+    }
+    Ok(())
+}
+
+/// `tokenmirror sync`: one pass with `--once` (exit 0 when every token synced, 1 when any
+/// failed), else the loop without the API.
+pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
+    let run = async {
+        let db = open(&args.db).await?;
+        let shutdown = shutdown::on_signal();
+        let metrics = Arc::new(Metrics::default());
+        let mut lock = SyncLock::for_database(&args.db.database_url);
+        if !args.once {
+            let task = app::start_sync(
+                db,
+                &sources,
+                SyncSettings::from(&args.sync),
+                lock,
+                args.sync.sync_interval,
+                metrics,
+                shutdown,
+            )
+            .await?;
+            if let Some(task) = task {
+                task.await?;
+            }
+            return Ok(true);
+        }
+        if !lock.acquire().await {
+            anyhow::bail!(
+                "another process holds the sync lock on this database; try again when it stops"
+            );
+        }
+        crate::db::tokens::set_tracked(db.conn(), &app::token_pairs(&sources), chrono::Utc::now())
+            .await?;
+        let syncer = Syncer::new(db, &sources, SyncSettings::from(&args.sync), metrics);
+        let report = syncer.sync_once(&shutdown).await;
+        lock.release().await;
+        for n in &report.networks {
+            for t in &n.tokens {
+                match &t.error {
+                    None => println!(
+                        "{} {}: ok, {} inserted, {} updated, {} deleted",
+                        n.network,
+                        t.address,
+                        t.outcome.inserted,
+                        t.outcome.updated,
+                        t.outcome.deleted
+                    ),
+                    Some(e) => println!("{} {}: FAILED: {e}", n.network, t.address),
+                }
+            }
+        }
+        Ok(report.all_ok())
+    };
+    match run.await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `tokenmirror demo`: the simulated upstream on a loopback port and `serve` against it on the
+/// demo's own SQLite file, every simulated token tracked. Works with no network.
+pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    let sim_args = SimArgs {
+        seed: args.seed,
+        tokens: args.tokens,
+        history: args.history,
+        now: None,
+        speed: 1.0,
+        fail_rate: 0.0,
+        latency: std::time::Duration::ZERO,
+        lag: std::time::Duration::ZERO,
+        max_skip: 5000,
+        corrupt_token: None,
+    };
+    let sim = Simulator::new(&sim_args)
+        .spawn("127.0.0.1:0".parse()?)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot start the simulated upstream: {e}"))?;
+    let network = "sim".to_owned();
+    let sources = Sources {
+        upstreams: vec![Upstream {
+            network: network.clone(),
+            endpoint: Endpoint::Url(sim.url.clone()),
+        }],
+        tokens: sim
+            .sim
+            .token_addresses()
+            .into_iter()
+            .map(|address| TokenKey {
+                network: network.clone(),
+                address,
+            })
+            .collect(),
+    };
+    let db = open(&DbArgs {
+        database_url: args.database_url.clone(),
+    })
+    .await?;
+    let shutdown = shutdown::on_signal();
+    let metrics = Arc::new(Metrics::default());
+    let settings = ServerSettings {
+        listen_addr: args.listen_addr,
+        limits: Default::default(),
+        http: Default::default(),
+    };
+    let server = app::start_server(
+        db.clone(),
+        &sources,
+        &settings,
+        metrics.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+    let sync_settings = SyncSettings {
+        backfill: Backfill::Duration(args.history),
+        ..SyncSettings::default()
+    };
+    let sync = app::start_sync(
+        db,
+        &sources,
+        sync_settings,
+        SyncLock::for_database(&args.database_url),
+        args.sync_interval,
+        metrics,
+        shutdown.clone(),
+    )
+    .await?;
+    print_demo_banner(
+        &server.addr.to_string(),
+        &sim.url,
+        &sources.tokens[0].address,
+    );
+    server.wait().await?;
+    if let Some(sync) = sync {
+        sync.await?;
+    }
+    sim.stop().await;
+    Ok(())
+}
+
+fn print_demo_banner(addr: &str, upstream: &str, token: &str) {
+    let week_ago = (chrono::Utc::now() - chrono::Duration::days(7)).format("%Y-%m-%dT00:00:00Z");
+    println!(
+        r#"
+tokenmirror demo
+  GraphiQL      http://{addr}/
+  GraphQL       http://{addr}/graphql
+  upstream      {upstream} (simulated Uniswap v3 subgraph; the first sync takes a few seconds)
+  database      the demo's own SQLite file (tokenmirror-demo.db)
+
+Try in GraphiQL:
+
+  {{ tokens {{ network address symbol name totalValueLockedUSD }} }}
+
+  {{ tokenHourData(address: "{token}", from: "{week_ago}", interval: "1d", fillGaps: true) {{
+      periodStart open high low close volumeUSD hours }} }}
+
+  {{ tokenMetadata(address: "{token}") {{ symbol derivedETH
+      hourData(from: "{week_ago}", interval: "4h", order: DESC, limit: 6) {{ periodStart close }} }} }}
+
+  {{ syncStatus {{ address newestHour lastSuccessAt lastError lagSeconds }} }}
+
+Or with curl:
+
+  curl -s http://{addr}/graphql -H 'content-type: application/json'     -d '{{"query":"{{ tokens {{ symbol address }} }}"}}'
+
+Ctrl-C stops it.
+"#
+    );
 }

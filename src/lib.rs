@@ -14,6 +14,7 @@
 //! - [`db`]: connecting, migrations (the `migration` crate), entities, exact reads and
 //!   idempotent writes on SQLite and PostgreSQL.
 //! - [`simulator`]: the offline Uniswap v3 subgraph (`tokenmirror simulate`).
+//! - [`sync`]: keeps the mirror in step with the upstream subgraphs (the loop inside `serve`).
 //! - [`http`]: the axum router: `/graphql`, GraphiQL and its assets, health, metrics.
 //! - [`metrics`]: the numbers behind `/metrics`.
 //! - [`telemetry`]: structured logs.
@@ -29,4 +30,5 @@ pub mod http;
 pub mod metrics;
 pub mod shutdown;
 pub mod simulator;
+pub mod sync;
 pub mod telemetry;

@@ -34,10 +34,11 @@ impl Answer {
     }
 }
 
-/// Picks the answer's media type from `Accept` (missing: the GraphQL one).
+/// Picks the answer's media type from `Accept`. A client that names neither type (no `Accept`,
+/// or `*/*`) gets `application/json`, which every GraphQL client understands.
 fn negotiate(headers: &HeaderMap) -> Option<Answer> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Some(Answer::GraphqlResponseJson);
+        return Some(Answer::Json);
     };
     for range in accept.split(',') {
         let mut parts = range.split(';').map(str::trim);
@@ -47,10 +48,8 @@ fn negotiate(headers: &HeaderMap) -> Option<Answer> {
             continue;
         }
         match media.as_str() {
-            "application/graphql-response+json" | "*/*" | "application/*" => {
-                return Some(Answer::GraphqlResponseJson)
-            }
-            "application/json" => return Some(Answer::Json),
+            "application/graphql-response+json" => return Some(Answer::GraphqlResponseJson),
+            "application/json" | "*/*" | "application/*" => return Some(Answer::Json),
             _ => {}
         }
     }

@@ -1,1 +1,311 @@
-//! The offline Uniswap v3 subgraph (being built).
+//! The offline Uniswap v3 subgraph (`tokenmirror simulate`): a real HTTP GraphQL server that
+//! answers the part of the subgraph's query API the mirror uses — `tokens`, `token`,
+//! `tokenHourDatas`, `tokenHourData`, `_meta` — the way graph-node does, over deterministic
+//! synthetic data, with faults on demand. Tests, demos and benchmarks point the sync at it.
+//!
+//! # Layout
+//!
+//! - [`schema`]: the upstream SDL (`src/sync/upstream.graphql`), the single source of truth for
+//!   names, types and arguments; [`value`] coerces inputs to it.
+//! - [`plan`]: parse, validate and plan a query; [`error`] holds graph-node's error texts.
+//! - [`exec`]: resolve a plan at a block, [`output`] writes the JSON; [`filter`] and [`order`] implement
+//!   `where` (with [`ops`]), `orderBy`, `skip` and `first`; [`num`] compares decimals exactly.
+//! - [`market`]: tokens, the price walk, gaps and each hour's events; [`rows`] aggregates them
+//!   into hourly rows and keeps the completed ones; [`tokens`] computes `Token` at a time.
+//! - [`clock`]: the simulated clock, blocks and the deployment id; [`noise`]: deterministic
+//!   randomness.
+//! - [`faults`] and [`http`]: failures on demand and the server.
+//!
+//! # The data
+//!
+//! The data depends only on the seed, the token count, the history and the clock — never on the
+//! fault flags. Each (token, hour) has a fixed list of events; the row of an hour at time `t`
+//! aggregates the events up to `t`, so the current hour keeps changing and a new hour appears
+//! when its first event happens. About a fifth of the hours, in runs, have no events and so no
+//! row. Moving the clock forward only changes the current hour and adds new ones.
+
+pub mod clock;
+pub mod error;
+pub mod exec;
+pub mod faults;
+pub mod fields;
+pub mod filter;
+pub mod http;
+pub mod market;
+pub mod noise;
+pub mod num;
+pub mod ops;
+pub mod order;
+pub mod output;
+pub mod plan;
+pub mod rows;
+pub mod schema;
+pub mod tokens;
+pub mod value;
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{SimArgs, SimulateArgs};
+use clock::Clock;
+use market::TokenParams;
+use rows::Store;
+
+/// The simulated subgraph: cheap to clone (every clone is the same simulator).
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    seed: u64,
+    tokens: Vec<TokenParams>,
+    deployment: String,
+    corrupt: Option<u32>,
+    max_skip: u64,
+    latency: Duration,
+    clock: Clock,
+    store: RwLock<Store>,
+    hidden: RwLock<HashSet<(u32, i64)>>,
+    /// The fail rate's `f64` bits (changeable while serving).
+    fail_rate: AtomicU64,
+    /// Requests received so far: faults are decided per request number.
+    requests: AtomicU64,
+}
+
+impl Simulator {
+    /// A simulator as configured; the completed hours of the history are computed here.
+    pub fn new(args: &SimArgs) -> Simulator {
+        let tokens: Vec<TokenParams> = (0..args.tokens)
+            .map(|i| TokenParams::generate(args.seed, i))
+            .collect();
+        let lag = i64::try_from(args.lag.as_secs()).unwrap_or(i64::MAX);
+        let clock = Clock::new(args.now, args.speed, lag);
+        let history = i64::try_from(args.history.as_secs()).unwrap_or(i64::MAX);
+        let first_hour = clock.now().saturating_sub(history).div_euclid(3600);
+        let until = head_hour(&clock).max(first_hour);
+        let store = Store::new(&tokens, first_hour, until);
+        Simulator {
+            inner: Arc::new(Inner {
+                seed: args.seed,
+                deployment: clock::deployment(args.seed),
+                tokens,
+                corrupt: args.corrupt_token,
+                max_skip: args.max_skip,
+                latency: args.latency,
+                clock,
+                store: RwLock::new(store),
+                hidden: RwLock::new(HashSet::new()),
+                fail_rate: AtomicU64::new(args.fail_rate.clamp(0.0, 1.0).to_bits()),
+                requests: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The HTTP routes: GraphQL by POST (and GET `?query=`) at `/` and `/graphql`. Served with
+    /// [`Simulator::spawn`] or [`run`], dropped-connection faults close the socket; served by
+    /// another server, they fail the response body instead.
+    pub fn router(&self) -> axum::Router {
+        http::router(self.clone())
+    }
+
+    /// Binds `addr` (port 0 picks one) and serves in a tokio task until [`SimHandle::stop`].
+    pub async fn spawn(self, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = TcpListener::bind(addr).await?;
+        let url = url_of(listener.local_addr()?);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = self.router();
+        let task = tokio::spawn(http::serve(listener, router, async {
+            let _ = stopped.await;
+        }));
+        Ok(SimHandle {
+            url,
+            sim: self,
+            stop,
+            task,
+        })
+    }
+
+    /// The tokens' addresses (lowercase `0x` + 40 hex), in index order.
+    pub fn token_addresses(&self) -> Vec<String> {
+        self.inner
+            .tokens
+            .iter()
+            .map(|t| t.address.clone())
+            .collect()
+    }
+
+    /// The simulator's clock, in unix seconds.
+    pub fn now(&self) -> i64 {
+        self.inner.clock.now()
+    }
+
+    /// Freezes the clock at `unix` (tests move it forward or back with this).
+    pub fn set_now(&self, unix: i64) {
+        self.inner.clock.set(unix);
+    }
+
+    /// Changes the share of requests that fail (clamped to 0…1).
+    pub fn set_fail_rate(&self, rate: f64) {
+        let rate = if rate.is_nan() {
+            0.0
+        } else {
+            rate.clamp(0.0, 1.0)
+        };
+        self.inner
+            .fail_rate
+            .store(rate.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Simulates a chain reorganisation that removed the row of token `address` for the hour
+    /// starting at `period_start_unix`: it is no longer served, until the process ends.
+    pub fn hide_hour(&self, address: &str, period_start_unix: i64) {
+        let address = address.to_ascii_lowercase();
+        let Some(token) = self.inner.tokens.iter().position(|t| t.address == address) else {
+            tracing::warn!(%address, "hide_hour: no such simulated token");
+            return;
+        };
+        let mut hidden = self
+            .inner
+            .hidden
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        hidden.insert((token as u32, period_start_unix.div_euclid(3600)));
+    }
+
+    /// Answers one GraphQL request in-process, without latency or faults: the JSON body the
+    /// server would send with status 200.
+    pub fn answer(
+        &self,
+        query: &str,
+        variables: Option<&serde_json::Map<String, serde_json::Value>>,
+        operation_name: Option<&str>,
+    ) -> String {
+        let nodes = match plan::plan(schema::schema(), query, variables, operation_name) {
+            Ok(nodes) => nodes,
+            Err(errors) => return error::errors_json(&errors),
+        };
+        let inner = &self.inner;
+        let head = inner.clock.head();
+        let store = self.store_until(head_hour(&inner.clock));
+        let hidden = inner
+            .hidden
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let world = exec::World {
+            seed: inner.seed,
+            tokens: &inner.tokens,
+            deployment: &inner.deployment,
+            corrupt: inner.corrupt,
+            max_skip: inner.max_skip,
+            store: &store,
+            hidden: &hidden,
+        };
+        exec::execute(&world, &nodes, head).unwrap_or_else(|errors| error::errors_json(&errors))
+    }
+
+    /// The store, first completed up to hour `until` (the clock only ever adds hours).
+    fn store_until(&self, until: i64) -> RwLockReadGuard<'_, Store> {
+        let lock = &self.inner.store;
+        {
+            let store = lock.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            if store.complete_until >= until {
+                return store;
+            }
+        }
+        lock.write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(&self.inner.tokens, until);
+        lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn seed(&self) -> u64 {
+        self.inner.seed
+    }
+
+    fn fail_rate(&self) -> f64 {
+        f64::from_bits(self.inner.fail_rate.load(Ordering::Relaxed))
+    }
+
+    fn latency(&self) -> Duration {
+        self.inner.latency
+    }
+
+    fn next_request(&self) -> u64 {
+        self.inner.requests.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// The hour the indexed head's block falls in.
+fn head_hour(clock: &Clock) -> i64 {
+    clock::block_time(clock.head()).div_euclid(3600)
+}
+
+/// `http://ADDR/`, with a wildcard address replaced by loopback so that the URL can be used.
+fn url_of(addr: SocketAddr) -> String {
+    let mut addr = addr;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("http://{addr}/")
+}
+
+/// A simulator serving in the background.
+pub struct SimHandle {
+    /// Where it answers, e.g. `http://127.0.0.1:PORT/`.
+    pub url: String,
+    /// The simulator itself (for the test hooks).
+    pub sim: Simulator,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl SimHandle {
+    /// Stops serving: open connections finish their request, for at most five seconds.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task)
+            .await
+            .is_err()
+        {
+            abort.abort();
+        }
+    }
+}
+
+/// `tokenmirror simulate`: serves at `args.listen` until Ctrl-C or SIGTERM.
+pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+    let sim = Simulator::new(&args.sim);
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let url = url_of(listener.local_addr()?);
+    tracing::info!(
+        %url,
+        seed = args.sim.seed,
+        tokens = args.sim.tokens,
+        now = sim.now(),
+        "simulated Uniswap v3 subgraph listening (POST GraphQL to / or /graphql)"
+    );
+    let shutdown = crate::shutdown::on_signal();
+    http::serve(
+        listener,
+        sim.router(),
+        async move { shutdown.cancelled().await },
+    )
+    .await?;
+    tracing::info!("simulated subgraph stopped");
+    Ok(())
+}

@@ -19,6 +19,8 @@ fn checked_in_schema_is_current() {
     );
 }
 
+const GQL_RESPONSE: &str = "application/graphql-response+json";
+
 fn with_query(url: &str, query: &str) -> String {
     let q: String = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("query", query)
@@ -116,31 +118,31 @@ async fn graphql_over_http_rules() {
     let c = &app.client;
     let gql = app.url("/graphql");
 
-    // GET runs queries; the default answer type is application/graphql-response+json.
+    // GET runs queries; without an Accept naming a GraphQL type the answer is application/json.
     let r = c
         .get(with_query(&gql, "{ __typename }"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    assert_eq!(
-        r.headers()[CONTENT_TYPE],
-        "application/graphql-response+json; charset=utf-8"
-    );
+    assert_eq!(r.headers()[CONTENT_TYPE], "application/json; charset=utf-8");
     assert_eq!(
         r.json::<Value>().await.unwrap()["data"]["__typename"],
         "Query"
     );
 
-    // Accept: application/json gets application/json.
+    // Accept: application/graphql-response+json gets it.
     let r = c
         .post(&gql)
-        .header(ACCEPT, "application/json")
+        .header(ACCEPT, GQL_RESPONSE)
         .json(&json!({"query": "{ __typename }"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.headers()[CONTENT_TYPE], "application/json; charset=utf-8");
+    assert_eq!(
+        r.headers()[CONTENT_TYPE],
+        "application/graphql-response+json; charset=utf-8"
+    );
 
     // A mutation over GET is refused.
     let r = c
@@ -178,6 +180,7 @@ async fn graphql_over_http_rules() {
     // A document that does not parse: 400 without data for the GraphQL media type, 200 for JSON.
     let r = c
         .post(&gql)
+        .header(ACCEPT, GQL_RESPONSE)
         .json(&json!({"query": "{"}))
         .send()
         .await

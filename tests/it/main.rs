@@ -6,4 +6,6 @@ mod support;
 
 mod api;
 mod http;
+mod simulator;
 mod storage;
+mod sync;

@@ -1,0 +1,635 @@
+//! One sync pass (SPEC §5): per network, `_meta` first (its block pins every later query of the
+//! pass), then the metadata of all tracked tokens in one query per 100, then each token's hours
+//! page by page. Each page is written in one transaction with the token's sync state, so a kill
+//! at any moment leaves whole pages and a cursor that never runs ahead of the rows.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use cynic::QueryBuilder;
+use futures::stream::{self, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::client::{FetchError, RetryPolicy, UpstreamClient};
+use super::queries::{Bytes, HoursQuery, HoursVariables, MetaQuery, TokensQuery, TokensVariables};
+use super::transform::{self, InvalidRow};
+use crate::config::{Backfill, Sources};
+use crate::db::entity::{sync_state, upstream_meta};
+use crate::db::hours::{self, HourPage, PageOutcome};
+use crate::db::state::{self, PassResult};
+use crate::db::{tokens, Db};
+use crate::metrics::Metrics;
+
+/// Rows per upstream page: the most graph-node allows.
+pub const PAGE_SIZE: i32 = 1000;
+/// Tokens per metadata query.
+const METADATA_CHUNK: usize = 100;
+/// `periodStartUnix_lt` for "no upper bound" (GraphQL `Int` is 32-bit).
+const NO_END: i64 = i32::MAX as i64;
+
+/// How the sync fetches.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    pub backfill: Backfill,
+    /// Recent time every pass fetches again, floored to whole hours.
+    pub overlap: Duration,
+    pub retry: RetryPolicy,
+    /// Tokens of one network synced at the same time.
+    pub token_concurrency: usize,
+}
+
+impl From<&crate::config::SyncArgs> for SyncSettings {
+    fn from(a: &crate::config::SyncArgs) -> Self {
+        SyncSettings {
+            backfill: a.backfill,
+            overlap: a.overlap,
+            ..Default::default()
+        }
+    }
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            backfill: Backfill::Duration(Duration::from_secs(7 * 86_400)),
+            overlap: Duration::from_secs(3 * 3600),
+            retry: RetryPolicy::default(),
+            token_concurrency: 4,
+        }
+    }
+}
+
+/// What a pass did.
+#[derive(Debug, Default, Clone)]
+pub struct PassReport {
+    pub networks: Vec<NetworkReport>,
+}
+
+impl PassReport {
+    /// True when every token of every network synced.
+    pub fn all_ok(&self) -> bool {
+        self.networks
+            .iter()
+            .all(|n| n.tokens.iter().all(|t| t.error.is_none() && !t.interrupted))
+    }
+
+    /// Rows inserted or changed, over all tokens.
+    pub fn rows_changed(&self) -> u64 {
+        self.networks
+            .iter()
+            .flat_map(|n| &n.tokens)
+            .map(|t| t.outcome.inserted + t.outcome.updated)
+            .sum()
+    }
+
+    /// The report of one token.
+    pub fn token(&self, network: &str, address: &str) -> Option<&TokenReport> {
+        self.networks
+            .iter()
+            .filter(|n| n.network == network)
+            .flat_map(|n| &n.tokens)
+            .find(|t| t.address == address)
+    }
+}
+
+/// What a pass did on one network.
+#[derive(Debug, Clone)]
+pub struct NetworkReport {
+    pub network: String,
+    /// The upstream block the pass was pinned to, if `_meta` answered.
+    pub block: Option<i64>,
+    pub tokens: Vec<TokenReport>,
+}
+
+/// What a pass did for one token.
+#[derive(Debug, Clone, Default)]
+pub struct TokenReport {
+    pub address: String,
+    pub outcome: PageOutcome,
+    pub pages: u32,
+    /// Why the token's pass failed (also stored in its sync state).
+    pub error: Option<String>,
+    /// The shutdown signal stopped it between pages.
+    pub interrupted: bool,
+}
+
+/// Why one token's pass failed.
+#[derive(Debug, thiserror::Error)]
+enum TokenError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidRow),
+    #[error("database error: {0}")]
+    Db(#[from] sea_orm::DbErr),
+}
+
+impl TokenError {
+    fn kind(&self) -> &'static str {
+        match self {
+            TokenError::Fetch(FetchError::Transient(_)) | TokenError::Db(_) => "transient",
+            _ => "permanent",
+        }
+    }
+}
+
+/// The sync of every configured network.
+pub struct Syncer {
+    db: Db,
+    networks: Vec<(UpstreamClient, Vec<String>)>,
+    settings: SyncSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl Syncer {
+    pub fn new(db: Db, sources: &Sources, settings: SyncSettings, metrics: Arc<Metrics>) -> Syncer {
+        let networks = sources
+            .upstreams
+            .iter()
+            .map(|u| {
+                let tokens: Vec<String> = sources
+                    .tokens
+                    .iter()
+                    .filter(|t| t.network == u.network)
+                    .map(|t| t.address.clone())
+                    .collect();
+                (UpstreamClient::new(u.clone(), settings.retry), tokens)
+            })
+            .filter(|(_, tokens)| !tokens.is_empty())
+            .collect();
+        Syncer {
+            db,
+            networks,
+            settings,
+            metrics,
+        }
+    }
+
+    /// Runs one pass over every network at once; a failing network or token never stops the
+    /// others. Returns what it did.
+    pub async fn sync_once(&self, shutdown: &CancellationToken) -> PassReport {
+        let passes = self.networks.iter().map(|(client, tokens)| {
+            let span = tracing::info_span!("sync_pass", network = %client.network());
+            async move {
+                let pass = NetworkPass {
+                    syncer: self,
+                    client,
+                    shutdown,
+                };
+                pass.run(tokens).await
+            }
+            .instrument(span)
+        });
+        PassReport {
+            networks: futures::future::join_all(passes).await,
+        }
+    }
+}
+
+/// One network's part of a pass.
+struct NetworkPass<'a> {
+    syncer: &'a Syncer,
+    client: &'a UpstreamClient,
+    shutdown: &'a CancellationToken,
+}
+
+impl NetworkPass<'_> {
+    fn network(&self) -> &str {
+        self.client.network()
+    }
+
+    async fn run(&self, tokens: &[String]) -> NetworkReport {
+        let started = Instant::now();
+        let mut report = NetworkReport {
+            network: self.network().to_owned(),
+            block: None,
+            tokens: Vec::new(),
+        };
+        let (block, head) = match self.meta().await {
+            Ok(b) => b,
+            Err(e) => {
+                let msg = format!("upstream _meta failed: {e}");
+                for address in tokens {
+                    report.tokens.push(
+                        self.finish(address, TokenReport::default(), Err(msg.clone()))
+                            .await,
+                    );
+                }
+                return report;
+            }
+        };
+        report.block = Some(block);
+        let meta_errors = self.metadata(tokens, block).await;
+        let jobs: Vec<_> = tokens
+            .iter()
+            .map(|address| {
+                let meta_error = meta_errors
+                    .iter()
+                    .find(|(a, _)| a == address)
+                    .map(|(_, e)| e.clone());
+                let span = tracing::info_span!("sync_token", address = %address);
+                let address = address.clone();
+                async move { self.token(&address, block, head, meta_error).await }.instrument(span)
+            })
+            .collect();
+        let per_token: Vec<TokenReport> = stream::iter(jobs)
+            .buffer_unordered(self.syncer.settings.token_concurrency.max(1))
+            .collect()
+            .await;
+        report.tokens = per_token;
+        report.tokens.sort_by(|a, b| a.address.cmp(&b.address));
+        tracing::info!(
+            block,
+            rows = report
+                .tokens
+                .iter()
+                .map(|t| t.outcome.inserted + t.outcome.updated)
+                .sum::<u64>(),
+            failed = report.tokens.iter().filter(|t| t.error.is_some()).count(),
+            ms = started.elapsed().as_millis() as u64,
+            "pass finished"
+        );
+        report
+    }
+
+    /// Reads `_meta`, stores it, and returns the block to pin the pass to and the head's time.
+    async fn meta(&self) -> Result<(i64, i64), FetchError> {
+        let op = MetaQuery::build(());
+        let answer = self
+            .client
+            .run(&op, self.shutdown)
+            .await
+            .inspect_err(|e| self.count_error(e))?;
+        let meta = answer
+            .meta
+            .ok_or_else(|| FetchError::Permanent("the answer has no _meta".to_owned()))?;
+        let now = Utc::now();
+        let block = i64::from(meta.block.number);
+        let head = meta.block.timestamp.map_or(now.timestamp(), i64::from);
+        let row = upstream_meta::Model {
+            network: self.network().to_owned(),
+            block_number: block,
+            block_hash: meta.block.hash.map(|h| h.0),
+            block_timestamp: meta.block.timestamp.map(i64::from),
+            deployment: meta.deployment,
+            has_indexing_errors: meta.has_indexing_errors,
+            fetched_at: now,
+        };
+        if let Err(e) = state::save_upstream_meta(self.syncer.db.conn(), &row).await {
+            tracing::warn!(error = %e, "could not store the upstream's _meta");
+        }
+        self.syncer
+            .metrics
+            .set_upstream(self.network(), block, (now.timestamp() - head).max(0));
+        tracing::info!(block, head, "upstream head");
+        Ok((block, head))
+    }
+
+    /// Fetches and stores the metadata of `tokens`; returns the tokens it failed for, and why.
+    async fn metadata(&self, tokens: &[String], block: i64) -> Vec<(String, String)> {
+        let mut failed = Vec::new();
+        for chunk in tokens.chunks(METADATA_CHUNK) {
+            let op = TokensQuery::build(TokensVariables {
+                ids: Some(chunk.iter().map(|a| Bytes(a.clone())).collect()),
+                block: block as i32,
+                first: METADATA_CHUNK as i32,
+            });
+            let answer = match self.client.run(&op, self.shutdown).await {
+                Ok(a) => a,
+                Err(e) => {
+                    self.count_error(&e);
+                    failed.extend(
+                        chunk
+                            .iter()
+                            .map(|a| (a.clone(), format!("token metadata: {e}"))),
+                    );
+                    continue;
+                }
+            };
+            let mut valid = Vec::new();
+            for t in answer.tokens {
+                match transform::token(t) {
+                    Ok(m) if chunk.contains(&m.address) => valid.push(m),
+                    Ok(m) => {
+                        tracing::warn!(address = %m.address, "upstream returned a token not asked for")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "invalid token metadata");
+                        if let Some(a) = chunk.iter().find(|a| e.what.contains(a.as_str())) {
+                            failed.push((a.clone(), e.to_string()));
+                        }
+                    }
+                }
+            }
+            for address in chunk {
+                let seen = valid.iter().any(|m| &m.address == address)
+                    || failed.iter().any(|(a, _)| a == address);
+                if !seen {
+                    failed.push((
+                        address.clone(),
+                        format!("token {address} does not exist upstream"),
+                    ));
+                }
+            }
+            if let Err(e) =
+                tokens::upsert_metadata(self.syncer.db.conn(), self.network(), &valid, Utc::now())
+                    .await
+            {
+                failed.extend(
+                    chunk
+                        .iter()
+                        .map(|a| (a.clone(), format!("storing token metadata: {e}"))),
+                );
+            }
+        }
+        failed
+    }
+
+    /// Syncs one token's hours and records how it went.
+    async fn token(
+        &self,
+        address: &str,
+        block: i64,
+        head: i64,
+        meta_error: Option<String>,
+    ) -> TokenReport {
+        let started = Instant::now();
+        let mut report = TokenReport {
+            address: address.to_owned(),
+            ..Default::default()
+        };
+        if let Some(e) = meta_error
+            .as_ref()
+            .filter(|e| e.contains("does not exist upstream"))
+        {
+            return self.finish(address, report, Err(e.clone())).await;
+        }
+        let result = self.hours(address, block, head, &mut report).await;
+        let result = match (result, meta_error) {
+            (Err(TokenError::Fetch(FetchError::Cancelled)), _) => {
+                report.interrupted = true;
+                tracing::info!("stopped between pages by the shutdown signal");
+                return report;
+            }
+            (Err(e), _) => {
+                self.count_error_kind(e.kind());
+                tracing::error!(error = %e, "token sync failed; retrying next pass");
+                Err(e.to_string())
+            }
+            (Ok(()), Some(meta_error)) => Err(meta_error),
+            (Ok(()), None) => Ok(()),
+        };
+        tracing::info!(
+            inserted = report.outcome.inserted,
+            updated = report.outcome.updated,
+            deleted = report.outcome.deleted,
+            pages = report.pages,
+            ms = started.elapsed().as_millis() as u64,
+            "token synced"
+        );
+        self.finish(address, report, result).await
+    }
+
+    /// Stores the token's pass result in its sync state.
+    async fn finish(
+        &self,
+        address: &str,
+        mut report: TokenReport,
+        result: Result<(), String>,
+    ) -> TokenReport {
+        let now = Utc::now();
+        let outcome = match &result {
+            Ok(()) => PassResult::Success,
+            Err(e) => PassResult::Failure(e),
+        };
+        if let Err(e) =
+            state::record_pass(self.syncer.db.conn(), self.network(), address, now, outcome).await
+        {
+            tracing::warn!(error = %e, "could not record the pass in the sync state");
+        }
+        report.address = address.to_owned();
+        report.error = result.err();
+        report
+    }
+
+    /// Fetches and writes every range the token needs this pass.
+    async fn hours(
+        &self,
+        address: &str,
+        block: i64,
+        head: i64,
+        report: &mut TokenReport,
+    ) -> Result<(), TokenError> {
+        let start = self.syncer.settings.backfill.start_hour(head);
+        let saved = state::sync_state(self.syncer.db.conn(), self.network(), address).await?;
+        for range in plan(start, saved.as_ref(), self.syncer.settings.overlap) {
+            self.fetch_range(address, block, range, report).await?;
+        }
+        Ok(())
+    }
+
+    /// Pages through `range`, writing each page in its own transaction.
+    async fn fetch_range(
+        &self,
+        address: &str,
+        block: i64,
+        range: FetchRange,
+        report: &mut TokenReport,
+    ) -> Result<(), TokenError> {
+        let until = range.until.unwrap_or(NO_END);
+        let mut cursor = range.from;
+        let mut first_page = true;
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Err(FetchError::Cancelled.into());
+            }
+            let op = HoursQuery::build(HoursVariables {
+                token: address.to_owned(),
+                from: clamp_i32(cursor),
+                until: clamp_i32(until),
+                block: clamp_i32(block),
+                first: PAGE_SIZE,
+            });
+            let answer = self.client.run(&op, self.shutdown).await.inspect_err(|e| {
+                if !matches!(e, FetchError::Cancelled) {
+                    self.count_error(e);
+                }
+            })?;
+            let rows = transform::hour_rows(address, cursor, until, answer.token_hour_datas)?;
+            let full = rows.len() == PAGE_SIZE as usize;
+            let last_hour = match (full, range.until) {
+                (true, _) => rows.last().map(|r| r.period_start_unix),
+                (false, Some(u)) => Some(u - 1),
+                (false, None) => None,
+            };
+            let covered_from = match range.covers {
+                Cover::OnFirstPage(c) if first_page => Some(c),
+                Cover::OnLastPage(c) if !full => Some(c),
+                _ => None,
+            };
+            let page = HourPage {
+                network: self.network(),
+                address,
+                first_hour: cursor,
+                last_hour,
+                rows: &rows,
+                covered_from,
+            };
+            let tx = self.syncer.db.begin_write().await?;
+            let outcome = hours::write_page(&tx, &page).await?;
+            tx.commit().await?;
+            report.pages += 1;
+            report.outcome.inserted += outcome.inserted;
+            report.outcome.updated += outcome.updated;
+            report.outcome.deleted += outcome.deleted;
+            self.syncer
+                .metrics
+                .add_rows_synced(self.network(), outcome.inserted + outcome.updated);
+            match rows.last() {
+                Some(last) if full => cursor = last.period_start_unix + 3600,
+                _ => return Ok(()),
+            }
+            first_page = false;
+        }
+    }
+
+    fn count_error(&self, e: &FetchError) {
+        let kind = match e {
+            FetchError::Transient(_) => "transient",
+            _ => "permanent",
+        };
+        self.count_error_kind(kind);
+    }
+
+    fn count_error_kind(&self, kind: &str) {
+        self.syncer.metrics.add_sync_error(self.network(), kind);
+    }
+}
+
+fn clamp_i32(v: i64) -> i32 {
+    v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
+}
+
+/// When a fetched range marks the hours it covers as complete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cover {
+    /// The range runs to the head: from its first page on, `from` onwards is covered.
+    OnFirstPage(i64),
+    /// The range ends where coverage already began: only its last page closes the hole.
+    OnLastPage(i64),
+    Nothing,
+}
+
+/// Hours to fetch: `[from, until)` (`until` `None`: to the upstream's head).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FetchRange {
+    from: i64,
+    until: Option<i64>,
+    covers: Cover,
+}
+
+/// The ranges a token's pass fetches: everything from the backfill start the first time; after
+/// that, the recent hours from `newest stored − overlap` (the current hour keeps changing and
+/// late updates land there), plus any older hours when `BACKFILL` now reaches further back
+/// than the mirror has fetched.
+fn plan(start: i64, saved: Option<&sync_state::Model>, overlap: Duration) -> Vec<FetchRange> {
+    let overlap = (overlap.as_secs() as i64).div_euclid(3600) * 3600;
+    match saved.and_then(|s| Some((s.covered_from?, s.newest_hour?))) {
+        Some((covered, newest)) => {
+            let mut ranges = vec![FetchRange {
+                from: start.max(newest - overlap),
+                until: None,
+                covers: Cover::Nothing,
+            }];
+            if start < covered {
+                ranges.push(FetchRange {
+                    from: start,
+                    until: Some(covered),
+                    covers: Cover::OnLastPage(start),
+                });
+            }
+            ranges
+        }
+        None => vec![FetchRange {
+            from: start,
+            until: None,
+            covers: Cover::OnFirstPage(start),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved(covered: Option<i64>, newest: Option<i64>) -> sync_state::Model {
+        sync_state::Model {
+            network: "n".into(),
+            address: "a".into(),
+            newest_hour: newest,
+            covered_from: covered,
+            rows_synced: 0,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+        }
+    }
+
+    const H: i64 = 3600;
+
+    #[test]
+    fn first_pass_fetches_everything_from_the_backfill_start() {
+        let r = plan(100 * H, None, Duration::from_secs(3 * H as u64));
+        assert_eq!(
+            r,
+            vec![FetchRange {
+                from: 100 * H,
+                until: None,
+                covers: Cover::OnFirstPage(100 * H)
+            }]
+        );
+        // Covered but nothing stored (no upstream rows yet): the same.
+        assert_eq!(
+            r,
+            plan(
+                100 * H,
+                Some(&saved(Some(100 * H), None)),
+                Duration::from_secs(3 * H as u64)
+            )
+        );
+    }
+
+    #[test]
+    fn later_passes_fetch_the_overlap_and_any_older_hours() {
+        let overlap = Duration::from_secs(3 * H as u64 + 59);
+        let s = saved(Some(100 * H), Some(500 * H));
+        assert_eq!(
+            plan(110 * H, Some(&s), overlap),
+            vec![FetchRange {
+                from: 497 * H,
+                until: None,
+                covers: Cover::Nothing
+            }]
+        );
+        assert_eq!(
+            plan(50 * H, Some(&s), overlap),
+            vec![
+                FetchRange {
+                    from: 497 * H,
+                    until: None,
+                    covers: Cover::Nothing
+                },
+                FetchRange {
+                    from: 50 * H,
+                    until: Some(100 * H),
+                    covers: Cover::OnLastPage(50 * H)
+                }
+            ]
+        );
+        // Newest stored hour before the backfill start: start there.
+        assert_eq!(plan(600 * H, Some(&s), overlap)[0].from, 600 * H);
+    }
+}
