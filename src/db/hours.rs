@@ -1,8 +1,8 @@
 //! Hourly rows: the idempotent page write the sync commits, and the range read the API serves.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value,
 };
 
 use super::entity::token_hour_data as thd;
@@ -180,27 +180,15 @@ async fn delete_missing(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Res
     execute(conn, b).await
 }
 
-fn upsert_sql(backend: sea_orm::DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlBuilder {
+fn upsert_sql(backend: DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlBuilder {
     let mut b = SqlBuilder::new(backend);
     b.sql("INSERT INTO token_hour_data (network, address, period_start_unix, id, ")
         .sql(&DECIMAL_COLUMNS.join(", "))
-        .sql(") VALUES ");
-    for (i, row) in rows.iter().enumerate() {
-        if i > 0 {
-            b.sql(", ");
-        }
-        b.sql("(")
-            .param(page.network)
-            .sql(", ")
-            .param(page.address)
-            .sql(", ")
-            .param(row.period_start_unix)
-            .sql(", ")
-            .param(row.id.as_str());
-        for d in row.decimals() {
-            b.sql(", ").decimal(d.as_str());
-        }
-        b.sql(")");
+        .sql(") ");
+    if backend == DbBackend::Postgres {
+        unnest_rows(&mut b, page, rows);
+    } else {
+        values_rows(&mut b, page, rows);
     }
     b.sql(" ON CONFLICT (network, address, period_start_unix) DO UPDATE SET id = excluded.id");
     for c in DECIMAL_COLUMNS {
@@ -218,6 +206,61 @@ fn upsert_sql(backend: sea_orm::DbBackend, page: &HourPage<'_>, rows: &[HourRow]
         .sql("excluded.id OR ")
         .sql(&differs.join(" OR "));
     b
+}
+
+/// `VALUES (…), (…)`: one parameter per value.
+fn values_rows(b: &mut SqlBuilder, page: &HourPage<'_>, rows: &[HourRow]) {
+    b.sql("VALUES ");
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            b.sql(", ");
+        }
+        b.sql("(")
+            .param(page.network)
+            .sql(", ")
+            .param(page.address)
+            .sql(", ")
+            .param(row.period_start_unix)
+            .sql(", ")
+            .param(row.id.as_str());
+        for d in row.decimals() {
+            b.sql(", ").decimal(d.as_str());
+        }
+        b.sql(")");
+    }
+}
+
+/// PostgreSQL: one array parameter per column, unnested into rows. A fixed, short statement
+/// (prepared once per connection) instead of 14,000 parameters to bind and parse per page.
+fn unnest_rows(b: &mut SqlBuilder, page: &HourPage<'_>, rows: &[HourRow]) {
+    let column = |f: &dyn Fn(&HourRow) -> String| -> Value {
+        Value::from(rows.iter().map(f).collect::<Vec<String>>())
+    };
+    b.sql("SELECT ")
+        .param(page.network)
+        .sql(", ")
+        .param(page.address)
+        .sql(", t.p, t.id");
+    for i in 0..DECIMAL_COLUMNS.len() {
+        b.sql(&format!(", CAST(t.d{i} AS NUMERIC)"));
+    }
+    b.sql(" FROM UNNEST(")
+        .param(Value::from(
+            rows.iter()
+                .map(|r| r.period_start_unix)
+                .collect::<Vec<i64>>(),
+        ))
+        .sql(", ")
+        .param(column(&|r| r.id.clone()));
+    for i in 0..DECIMAL_COLUMNS.len() {
+        b.sql(", ")
+            .param(column(&|r| r.decimals()[i].as_str().to_owned()));
+    }
+    b.sql(") AS t(p, id");
+    for i in 0..DECIMAL_COLUMNS.len() {
+        b.sql(&format!(", d{i}"));
+    }
+    b.sql(")");
 }
 
 /// Row order of a range read.

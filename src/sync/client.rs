@@ -165,7 +165,7 @@ impl UpstreamClient {
         V: Serialize,
     {
         let transient = |msg: String| Failure {
-            error: FetchError::Transient(msg),
+            error: FetchError::Transient(format!("{} {msg}", self.upstream.endpoint)),
             retry_after: None,
         };
         let response = self

@@ -425,3 +425,73 @@ async fn only_one_process_syncs_a_postgres_database() {
     let lite = TestDb::sqlite().await;
     assert!(SyncLock::for_database(&lite.url).acquire().await);
 }
+
+/// The Graph API key never shows up in an error, the sync state, `syncStatus` or a log line.
+#[tokio::test(flavor = "current_thread")]
+async fn the_api_key_stays_secret() {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    const KEY: &str = "k3y-that-must-never-leak-0123456789";
+    let args = tokenmirror::config::UpstreamArgs {
+        upstreams: vec!["base".parse().unwrap()],
+        graph_api_key: Some(KEY.parse().unwrap()),
+        tokens: vec!["0x4200000000000000000000000000000000000006"
+            .parse()
+            .unwrap()],
+    };
+    let sources = args.resolve().unwrap();
+    assert!(!format!("{sources:?}").contains(KEY));
+    let t = TestDb::sqlite().await;
+    let mut settings = settings(7);
+    settings.retry.max_tries = 2;
+    let s = Syncer::new(
+        t.db.clone(),
+        &sources,
+        settings,
+        Arc::new(Default::default()),
+    );
+    // The gateway is out of reach from here (or refuses the key): either way the pass fails.
+    let report = s.sync_once(&CancellationToken::new()).await;
+    assert!(!report.all_ok());
+    let error = report.networks[0].tokens[0].error.clone().unwrap();
+    assert!(
+        error.contains("https://gateway.thegraph.com/api/***/subgraphs/id/"),
+        "the error names the endpoint, redacted: {error}"
+    );
+    assert!(!error.contains(KEY), "{error}");
+    let states = state::all_sync_states(t.db.conn()).await.unwrap();
+    assert!(!format!("{states:?}").contains(KEY));
+    let app = crate::support::TestApp::start(t, &["base"]).await;
+    let status = app.gql("{ syncStatus { lastError } }", json!({})).await;
+    assert!(
+        status["data"]["syncStatus"][0]["lastError"].is_string(),
+        "{status}"
+    );
+    assert!(!status.to_string().contains(KEY));
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("upstream"),
+        "the failure was logged: {logged}"
+    );
+    assert!(!logged.contains(KEY), "the key leaked into the log");
+}

@@ -1,0 +1,207 @@
+//! The binary as a user runs it: help, migrate, schema, `sync --once` exit codes, and `serve`
+//! stopping cleanly on SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use tokenmirror::config::SimArgs;
+use tokenmirror::simulator::Simulator;
+
+use crate::support::{create_pg_database, drop_pg_database};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tokenmirror");
+
+fn tokenmirror(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env("LOG_LEVEL", "warn")
+        .output()
+        .expect("run tokenmirror")
+}
+
+#[test]
+fn help_lists_every_option_with_its_environment_variable() {
+    let top = tokenmirror(&["--help"]);
+    let text = String::from_utf8_lossy(&top.stdout);
+    for cmd in ["serve", "demo", "simulate", "sync", "migrate", "schema"] {
+        assert!(text.contains(cmd), "{cmd} missing from --help:\n{text}");
+    }
+    let serve = String::from_utf8_lossy(&tokenmirror(&["serve", "--help"]).stdout).to_string();
+    for env in [
+        "DATABASE_URL",
+        "LISTEN_ADDR",
+        "UPSTREAMS",
+        "GRAPH_API_KEY",
+        "TOKENS",
+        "SYNC_INTERVAL",
+        "BACKFILL",
+        "OVERLAP",
+        "CORS_ORIGINS",
+        "MAX_DEPTH",
+        "MAX_COMPLEXITY",
+        "MAX_BODY_BYTES",
+        "REQUEST_TIMEOUT",
+        "LOG_FORMAT",
+        "LOG_LEVEL",
+    ] {
+        assert!(
+            serve.contains(&format!("[env: {env}")),
+            "{env} missing from serve --help"
+        );
+    }
+    let simulate =
+        String::from_utf8_lossy(&tokenmirror(&["simulate", "--help"]).stdout).to_string();
+    for flag in [
+        "--seed",
+        "--tokens",
+        "--history",
+        "--now",
+        "--speed",
+        "--fail-rate",
+        "--latency",
+        "--lag",
+        "--max-skip",
+    ] {
+        assert!(
+            simulate.contains(flag),
+            "{flag} missing from simulate --help"
+        );
+    }
+}
+
+#[test]
+fn schema_prints_the_checked_in_sdl() {
+    let out = tokenmirror(&["schema"]);
+    assert!(out.status.success());
+    let file =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql")).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_is_harmless_to_repeat_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/m.db?mode=rwc", dir.path().display());
+    let (pg, admin, name) = create_pg_database().await;
+    for url in [sqlite.as_str(), pg.as_str()] {
+        for _ in 0..2 {
+            let out = tokenmirror(&["migrate", "--database-url", url]);
+            assert!(
+                out.status.success(),
+                "{url}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    drop_pg_database(&admin, &name);
+    // Without configuration it creates ./tokenmirror.db.
+    let out = Command::new(BIN)
+        .arg("migrate")
+        .current_dir(dir.path())
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(dir.path().join("tokenmirror.db").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_once_exit_codes() {
+    let args = SimArgs {
+        seed: 21,
+        tokens: 2,
+        history: Duration::from_secs(3 * 86_400),
+        now: Some(1_780_272_000),
+        speed: 1.0,
+        fail_rate: 0.0,
+        latency: Duration::ZERO,
+        lag: Duration::ZERO,
+        max_skip: 5000,
+        corrupt_token: Some(1),
+    };
+    let sim = Simulator::new(&args)
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let tokens = sim.sim.token_addresses();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
+    let upstreams = format!("sim={}", sim.url);
+    let run = |tokens: String| {
+        let (db, upstreams) = (db.clone(), upstreams.clone());
+        tokio::task::spawn_blocking(move || {
+            tokenmirror(&[
+                "sync",
+                "--once",
+                "--database-url",
+                &db,
+                "--upstreams",
+                &upstreams,
+                "--tokens",
+                &tokens,
+                "--backfill",
+                "2d",
+            ])
+        })
+    };
+    let ok = run(tokens[0].clone()).await.unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(": ok,"));
+    let failed = run(tokens.join(",")).await.unwrap();
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&failed.stdout).contains("FAILED"));
+    let bad = run("mars:0x0000000000000000000000000000000000000001".into())
+        .await
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("mars"));
+    sim.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/serve.db?mode=rwc", dir.path().display());
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args(["serve", "--database-url", &db, "--listen-addr", &addr])
+        .env("LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://{addr}/healthz");
+    let mut up = false;
+    for _ in 0..100 {
+        if reqwest::get(&url)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "serve did not come up");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "serve exits 0 on SIGTERM");
+    assert!(reqwest::get(&url).await.is_err(), "and no longer listens");
+}
