@@ -70,15 +70,6 @@ fn at_block(world: &World, head: i64, block: Option<&V>) -> Result<At, QueryErro
             with_hash: true,
         });
     };
-    let not_yet = |what: &str, n: i64| {
-        QueryError::ValueParse {
-        what: what.to_owned(),
-        message: format!(
-            "subgraph {} has only indexed up to block number {head} and data for block number {n} is therefore not yet available",
-            world.deployment
-        ),
-    }
-    };
     if let Some(hash) = b.get("hash").and_then(V::as_str) {
         return match block_of_hash(world.seed, hash) {
             Some(n) if n <= head => Ok(At {
@@ -93,7 +84,7 @@ fn at_block(world: &World, head: i64, block: Option<&V>) -> Result<At, QueryErro
     }
     if let Some(n) = b.get("number").and_then(V::as_int) {
         if n > head {
-            return Err(not_yet("block.number", n));
+            return Err(not_yet_indexed(world, "block.number", head, n));
         }
         return Ok(At {
             number: n.max(0),
@@ -102,13 +93,25 @@ fn at_block(world: &World, head: i64, block: Option<&V>) -> Result<At, QueryErro
     }
     if let Some(n) = b.get("number_gte").and_then(V::as_int) {
         if n > head {
-            return Err(not_yet("block.number_gte", n));
+            return Err(not_yet_indexed(world, "block.number_gte", head, n));
         }
     }
     Ok(At {
         number: head,
         with_hash: true,
     })
+}
+
+/// graph-node's answer to a block the subgraph has not indexed yet.
+fn not_yet_indexed(world: &World, what: &str, head: i64, n: i64) -> QueryError {
+    QueryError::ValueParse {
+        what: what.to_owned(),
+        message: format!(
+            "subgraph {} has only indexed up to block number {head} \
+             and data for block number {n} is therefore not yet available",
+            world.deployment
+        ),
+    }
 }
 
 fn root(world: &World, node: &Node, head: i64, out: &mut String) -> Result<(), Vec<QueryError>> {

@@ -28,6 +28,96 @@ pub enum Archetype {
     Thin,
 }
 
+/// What the tokens of one archetype are like.
+struct Profile {
+    /// Log of the USD price the walk is centred on.
+    log_price: f64,
+    /// Hourly volatility of the log price.
+    sigma: f64,
+    /// Chance of a jump in an hour, and the jump's size.
+    jump_p: f64,
+    jump_sigma: f64,
+    events_per_hour: f64,
+    /// Typical USD size of a swap.
+    swap_usd: f64,
+    /// Typical liquidity in USD.
+    tvl_usd: f64,
+    /// Chance per hour that a run of gap hours starts (runs last 5 hours on average).
+    gap_enter: f64,
+    /// Share of active hours with mints and burns only (zero volume).
+    quiet_share: f64,
+    decimals: u32,
+}
+
+impl Archetype {
+    /// The archetype's profile; `jitter` (normal) and `spread` (uniform) vary the price level.
+    fn profile(self, jitter: f64, spread: f64) -> Profile {
+        use std::f64::consts::LN_10;
+        match self {
+            Archetype::Stable => Profile {
+                log_price: 0.001 * jitter,
+                sigma: 0.0003,
+                jump_p: 0.0005,
+                jump_sigma: 0.003,
+                events_per_hour: 40.0,
+                swap_usd: 2e4,
+                tvl_usd: 4e8,
+                gap_enter: 0.012,
+                quiet_share: 0.01,
+                decimals: 6,
+            },
+            Archetype::Major => Profile {
+                log_price: 3000f64.ln() + 0.3 * jitter,
+                sigma: 0.006,
+                jump_p: 0.002,
+                jump_sigma: 0.05,
+                events_per_hour: 30.0,
+                swap_usd: 5e4,
+                tvl_usd: 6e8,
+                gap_enter: 0.02,
+                quiet_share: 0.01,
+                decimals: 18,
+            },
+            Archetype::Tiny => Profile {
+                log_price: -28.0 * LN_10 + 0.5 * jitter,
+                sigma: 0.02,
+                jump_p: 0.004,
+                jump_sigma: 0.2,
+                events_per_hour: 6.0,
+                swap_usd: 3e3,
+                tvl_usd: 5e6,
+                gap_enter: 0.05,
+                quiet_share: 0.05,
+                decimals: 18,
+            },
+            Archetype::Mid => Profile {
+                log_price: (spread * 3.7 - 2.0) * LN_10,
+                sigma: 0.01,
+                jump_p: 0.003,
+                jump_sigma: 0.1,
+                events_per_hour: 10.0,
+                swap_usd: 5e3,
+                tvl_usd: 2e7,
+                gap_enter: 0.05,
+                quiet_share: 0.03,
+                decimals: 18,
+            },
+            Archetype::Thin => Profile {
+                log_price: (spread * 4.0 - 4.0) * LN_10,
+                sigma: 0.015,
+                jump_p: 0.005,
+                jump_sigma: 0.15,
+                events_per_hour: 2.0,
+                swap_usd: 500.0,
+                tvl_usd: 3e5,
+                gap_enter: 0.12,
+                quiet_share: 0.1,
+                decimals: 8,
+            },
+        }
+    }
+}
+
 /// The fixed description of one simulated token.
 #[derive(Debug, Clone)]
 pub struct TokenParams {
@@ -45,8 +135,6 @@ pub struct TokenParams {
     pub total_supply: String,
     /// Number of pools holding the token.
     pub pool_count: u32,
-    /// What kind of token this is.
-    pub archetype: Archetype,
     /// Hash key of everything random about this token.
     pub salt: u64,
     log_price0: f64,
@@ -124,103 +212,29 @@ impl TokenParams {
             3 => Archetype::Mid,
             _ => Archetype::Thin,
         };
-        // (log price, sigma, jump p, jump sigma, events/h, swap USD, TVL USD, gap enter, quiet, decimals)
-        let (
-            log_price0,
-            sigma,
-            jump_p,
-            jump_sigma,
-            events,
-            swap_usd,
-            tvl_usd,
-            gap_enter,
-            quiet,
-            decimals,
-        ) = match archetype {
-            Archetype::Stable => (
-                0.001 * jitter,
-                0.0003,
-                0.0005,
-                0.003,
-                40.0,
-                2e4,
-                4e8,
-                0.012,
-                0.01,
-                6,
-            ),
-            Archetype::Major => (
-                3000f64.ln() + 0.3 * jitter,
-                0.006,
-                0.002,
-                0.05,
-                30.0,
-                5e4,
-                6e8,
-                0.02,
-                0.01,
-                18,
-            ),
-            Archetype::Tiny => (
-                -28.0 * std::f64::consts::LN_10 + 0.5 * jitter,
-                0.02,
-                0.004,
-                0.2,
-                6.0,
-                3e3,
-                5e6,
-                0.05,
-                0.05,
-                18,
-            ),
-            Archetype::Mid => (
-                0.01f64.ln() + spread * 5000f64.ln(),
-                0.01,
-                0.003,
-                0.1,
-                10.0,
-                5e3,
-                2e7,
-                0.05,
-                0.03,
-                18,
-            ),
-            Archetype::Thin => (
-                1e-4f64.ln() + spread * 1e4f64.ln(),
-                0.015,
-                0.005,
-                0.15,
-                2.0,
-                500.0,
-                3e5,
-                0.12,
-                0.1,
-                8,
-            ),
-        };
-        let tvl_tokens = tvl_usd * (0.5 + r.unit()) / noise::exp(log_price0);
-        let total_supply = supply(salt, archetype, decimals);
+        let k = archetype.profile(jitter, spread);
+        let tvl_tokens = k.tvl_usd * (0.5 + r.unit()) / noise::exp(k.log_price);
+        let total_supply = supply(salt, archetype, k.decimals);
         TokenParams {
             index,
             address: format!("0x{address}"),
             symbol: format!("SIM{index}"),
             name: format!("Simulated Token {index}"),
-            decimals,
+            decimals: k.decimals,
             total_supply,
             pool_count: 1 + (r.next_u64() % 40) as u32,
-            archetype,
             salt,
-            log_price0,
-            sigma,
-            jump_p,
-            jump_sigma,
-            era_sigma: 20.0 * sigma,
-            gap_enter,
+            log_price0: k.log_price,
+            sigma: k.sigma,
+            jump_p: k.jump_p,
+            jump_sigma: k.jump_sigma,
+            era_sigma: 20.0 * k.sigma,
+            gap_enter: k.gap_enter,
             gap_exit: 0.2,
-            events_per_hour: events * (0.7 + 0.6 * r.unit()),
-            swap_usd,
+            events_per_hour: k.events_per_hour * (0.7 + 0.6 * r.unit()),
+            swap_usd: k.swap_usd,
             tvl_tokens,
-            quiet_share: quiet,
+            quiet_share: k.quiet_share,
         }
     }
 

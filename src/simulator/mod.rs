@@ -5,16 +5,17 @@
 //!
 //! # Layout
 //!
-//! - [`schema`]: the upstream SDL (`src/sync/upstream.graphql`), the single source of truth for
-//!   names, types and arguments; [`value`] coerces inputs to it.
-//! - [`plan`]: parse, validate and plan a query; [`error`] holds graph-node's error texts.
-//! - [`exec`]: resolve a plan at a block, [`output`] writes the JSON; [`filter`] and [`order`] implement
-//!   `where` (with [`ops`]), `orderBy`, `skip` and `first`; [`num`] compares decimals exactly.
-//! - [`market`]: tokens, the price walk, gaps and each hour's events; [`rows`] aggregates them
-//!   into hourly rows and keeps the completed ones; [`tokens`] computes `Token` at a time.
-//! - [`clock`]: the simulated clock, blocks and the deployment id; [`noise`]: deterministic
+//! - `schema`: the upstream SDL (`src/sync/upstream.graphql`), the single source of truth for
+//!   names, types and arguments; `value` coerces inputs to it.
+//! - `plan`: parse, validate and plan a query; `error` holds graph-node's error texts.
+//! - `exec`: resolve a plan at a block; `output` writes the JSON; `filter` (with
+//!   `ops`) and `order` implement `where`, `orderBy`, `skip` and `first`; `num` compares
+//!   decimals exactly.
+//! - `market`: tokens, the price walk, gaps and each hour's events; `rows` aggregates them
+//!   into hourly rows and keeps the completed ones; `tokens` computes `Token` at a time.
+//! - `clock`: the simulated clock, blocks and the deployment id; `noise`: deterministic
 //!   randomness.
-//! - [`faults`] and [`http`]: failures on demand and the server.
+//! - `faults` and `http`: failures on demand and the server.
 //!
 //! # The data
 //!
@@ -24,24 +25,24 @@
 //! when its first event happens. About a fifth of the hours, in runs, have no events and so no
 //! row. Moving the clock forward only changes the current hour and adds new ones.
 
-pub mod clock;
-pub mod error;
-pub mod exec;
-pub mod faults;
-pub mod fields;
-pub mod filter;
-pub mod http;
-pub mod market;
-pub mod noise;
-pub mod num;
-pub mod ops;
-pub mod order;
-pub mod output;
-pub mod plan;
-pub mod rows;
-pub mod schema;
-pub mod tokens;
-pub mod value;
+mod clock;
+mod error;
+mod exec;
+mod faults;
+mod fields;
+mod filter;
+mod http;
+mod market;
+mod noise;
+mod num;
+mod ops;
+mod order;
+mod output;
+mod plan;
+mod rows;
+mod schema;
+mod tokens;
+mod value;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -2,6 +2,8 @@
 //! BigDecimal as strings, Bytes as lowercase `0x` hex, Int as numbers — straight into the
 //! response text, in the order the query selected the fields.
 
+use std::fmt::Write as _;
+
 use super::clock::{block_hash, block_time};
 use super::exec::{At, View};
 use super::fields::{BlockField, HourField, Kind, MetaField};
@@ -11,6 +13,7 @@ use super::rows::HourRow;
 use super::tokens;
 
 impl View<'_> {
+    /// A `TokenHourData` object with the selected fields.
     pub(super) fn write_hour(&self, out: &mut String, row: &HourRow, children: &[Node]) {
         let corrupt = self.world.corrupt == Some(row.token);
         out.push('{');
@@ -22,7 +25,7 @@ impl View<'_> {
             match c.kind {
                 Kind::Hour(HourField::Id) => write_str(out, &row.id),
                 Kind::Hour(HourField::PeriodStartUnix) => {
-                    out.push_str(&row.period_start().to_string())
+                    let _ = write!(out, "{}", row.period_start());
                 }
                 Kind::Hour(HourField::Token) => {
                     self.write_token(out, row.token as usize, &c.children)
@@ -40,6 +43,7 @@ impl View<'_> {
         out.push('}');
     }
 
+    /// Token `i` as of this view's time, with the selected fields.
     pub(super) fn write_token(&self, out: &mut String, i: usize, children: &[Node]) {
         let Some(p) = self.world.tokens.get(i) else {
             out.push_str("null");
@@ -66,6 +70,7 @@ impl View<'_> {
         out.push('}');
     }
 
+    /// `_meta` at block `at`.
     pub(super) fn write_meta(&self, out: &mut String, children: &[Node], at: &At) {
         out.push('{');
         for (k, c) in children.iter().enumerate() {
@@ -84,6 +89,7 @@ impl View<'_> {
         out.push('}');
     }
 
+    /// `_Block_`: the hashes only when the block was not asked for by number (graph-node).
     pub(super) fn write_block(&self, out: &mut String, children: &[Node], at: &At) {
         let seed = self.world.seed;
         out.push('{');

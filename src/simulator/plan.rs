@@ -53,7 +53,7 @@ pub fn plan(
     }
     let doc = async_graphql_parser::parse_query(query).map_err(|e| {
         vec![QueryError::Parse {
-            message: e.to_string(),
+            message: parse_message(&e),
             at: e.positions().next().map(Loc::from),
         }]
     })?;
@@ -88,6 +88,16 @@ pub fn plan(
     } else {
         Err(errors)
     }
+}
+
+/// The parser's message without its drawing of the query: graph-node, too, reports the position
+/// in `locations` and only the complaint in `message`.
+fn parse_message(e: &async_graphql_parser::Error) -> String {
+    let text = e.to_string();
+    text.lines()
+        .find_map(|l| l.trim_start().strip_prefix("= "))
+        .map(str::to_owned)
+        .unwrap_or(text)
 }
 
 fn select_operation<'d>(

@@ -19,8 +19,6 @@ pub const SDL: &str = include_str!("../sync/upstream.graphql");
 #[derive(Debug, Default)]
 pub struct Schema {
     types: HashMap<String, TypeDef>,
-    /// Names of the SDL's types in the order they are written.
-    order: Vec<String>,
     /// The root query type's name.
     pub query_type: String,
 }
@@ -110,7 +108,6 @@ impl Schema {
                             return Err(format!("type {name}: interfaces and unions are not used"))
                         }
                     };
-                    schema.order.push(name.clone());
                     schema.types.insert(name, def);
                 }
                 TypeSystemDefinition::Directive(_) => {}
@@ -141,19 +138,6 @@ impl Schema {
             Some(TypeDef::Object(fields)) => fields,
             _ => &[],
         }
-    }
-
-    /// The fields of input object type `ty` (empty for anything else).
-    pub fn input_fields(&self, ty: &str) -> &[InputDef] {
-        match self.types.get(ty) {
-            Some(TypeDef::InputObject(fields)) => fields,
-            _ => &[],
-        }
-    }
-
-    /// The SDL's own type names, in the order written (built-in scalars excluded).
-    pub fn type_names(&self) -> impl Iterator<Item = &str> {
-        self.order.iter().map(String::as_str)
     }
 
     /// True for a type a variable may have: a scalar, an enum or an input object.
@@ -222,9 +206,9 @@ mod tests {
         assert!(s
             .field("Token", "id")
             .is_some_and(|f| f.ty.to_string() == "Bytes!"));
-        assert!(s
-            .input_fields("TokenHourData_filter")
-            .iter()
-            .any(|f| f.name == "token_"));
+        assert!(matches!(
+            s.get("TokenHourData_filter"),
+            Some(TypeDef::InputObject(fields)) if fields.iter().any(|f| f.name == "token_")
+        ));
     }
 }

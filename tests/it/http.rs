@@ -198,6 +198,20 @@ async fn graphql_over_http_rules() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 
+    // A body over the size limit (1 MiB by default) is refused before it is read.
+    let huge = format!(
+        "{{\"query\": \"{{ __typename }}\", \"pad\": \"{}\"}}",
+        "x".repeat(2 << 20)
+    );
+    let r = c
+        .post(&gql)
+        .header(CONTENT_TYPE, "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
     // An Accept the server cannot satisfy.
     let r = c
         .post(&gql)
