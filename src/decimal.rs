@@ -59,28 +59,44 @@ impl Decimal {
         BigDecimal::from_str(&self.0).unwrap_or_default()
     }
 
-    /// Compares two decimals as numbers (not as text).
+    /// Compares two decimals as numbers (not as text). Canonical strings compare without
+    /// parsing: by sign, then the integer part's length and digits, then the fraction's digits.
     pub fn cmp_numeric(&self, other: &Decimal) -> Ordering {
-        if self.0 == other.0 {
-            return Ordering::Equal;
+        let (a_neg, a) = split_sign(&self.0);
+        let (b_neg, b) = split_sign(&other.0);
+        match (a_neg, b_neg) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (false, false) => cmp_magnitude(a, b),
+            (true, true) => cmp_magnitude(b, a),
         }
-        self.to_big().cmp(&other.to_big())
+    }
+
+    /// Significant digits (leading zeros, sign and point aside).
+    pub fn significant_digits(&self) -> usize {
+        self.0
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .skip_while(|b| *b == b'0')
+            .count()
     }
 
     /// The exact sum of `values`, rounded once to 34 significant digits, half to even.
-    pub fn sum<'a>(values: impl IntoIterator<Item = &'a Decimal>) -> Decimal {
-        let mut total = BigDecimal::default();
-        let mut count = 0usize;
-        let mut only: Option<&Decimal> = None;
-        for v in values {
-            count += 1;
-            only = Some(v);
-            total += v.to_big();
+    pub fn sum<'a>(values: impl IntoIterator<Item = &'a Decimal> + Clone) -> Decimal {
+        let mut iter = values.clone().into_iter();
+        if let (Some(only), None) = (iter.next(), iter.next()) {
+            // One addend that needs no rounding: its own string is the answer.
+            if only.significant_digits() <= SIGNIFICANT_DIGITS as usize {
+                return only.clone();
+            }
         }
-        match (count, only) {
-            // One addend: its own string is already the exact, rounded answer.
-            (1, Some(v)) => v.clone(),
-            _ => Decimal::from_big(&total),
+        // Most sums fit a 128-bit integer at a common scale; the rest take the slow, general path.
+        match fixed::sum(values.clone().into_iter().map(Decimal::as_str)) {
+            Some(d) => d,
+            None => {
+                let total: BigDecimal = values.into_iter().map(Decimal::to_big).sum();
+                Decimal::from_big(&total)
+            }
         }
     }
 
@@ -97,6 +113,107 @@ impl Decimal {
         // `normalized` of zero may keep a sign or a scale; zero is always "0".
         if normalized == BigDecimal::default() {
             return Decimal::zero();
+        }
+        Decimal(text)
+    }
+}
+
+fn split_sign(s: &str) -> (bool, &str) {
+    match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s),
+    }
+}
+
+/// Compares two unsigned canonical decimals.
+fn cmp_magnitude(a: &str, b: &str) -> Ordering {
+    let (a_int, a_frac) = a.split_once('.').unwrap_or((a, ""));
+    let (b_int, b_frac) = b.split_once('.').unwrap_or((b, ""));
+    a_int
+        .len()
+        .cmp(&b_int.len())
+        .then_with(|| a_int.cmp(b_int))
+        // No trailing zeros: a fraction that is a prefix of the other is the smaller one.
+        .then_with(|| a_frac.cmp(b_frac))
+}
+
+/// Sums in 128-bit fixed point: `value = mantissa / 10^scale`, exact while it fits.
+mod fixed {
+    use super::{Decimal, SIGNIFICANT_DIGITS};
+
+    /// At most 38 digits fit an `i128` whatever they are.
+    const MAX_DIGITS: usize = 38;
+
+    fn pow10(n: u32) -> Option<i128> {
+        10i128.checked_pow(n)
+    }
+
+    fn parse(s: &str) -> Option<(i128, u32)> {
+        let (neg, body) = super::split_sign(s);
+        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+        if int.len() + frac.len() > MAX_DIGITS {
+            return None;
+        }
+        let mut m: i128 = 0;
+        for b in int.bytes().chain(frac.bytes()) {
+            m = m * 10 + i128::from(b - b'0');
+        }
+        Some((if neg { -m } else { m }, frac.len() as u32))
+    }
+
+    /// The exact sum, rounded and written like [`Decimal::from_big`]; `None` when it does not fit.
+    pub(super) fn sum<'a>(values: impl Iterator<Item = &'a str>) -> Option<Decimal> {
+        let (mut total, mut scale) = (0i128, 0u32);
+        for v in values {
+            let (m, s) = parse(v)?;
+            if s > scale {
+                total = total.checked_mul(pow10(s - scale)?)?;
+                scale = s;
+            }
+            total = total.checked_add(m.checked_mul(pow10(scale - s)?)?)?;
+        }
+        Some(format(total, i64::from(scale)))
+    }
+
+    /// Rounds to 34 significant digits, half to even, and writes plain notation without
+    /// trailing zeros after the point.
+    fn format(value: i128, scale: i64) -> Decimal {
+        if value == 0 {
+            return Decimal::zero();
+        }
+        let neg = value < 0;
+        let mut m = value.unsigned_abs();
+        let mut scale = scale;
+        let digits = m.ilog10() + 1;
+        if u64::from(digits) > SIGNIFICANT_DIGITS {
+            let drop = digits - SIGNIFICANT_DIGITS as u32;
+            let divisor = 10u128.pow(drop);
+            let (q, r) = (m / divisor, m % divisor);
+            let half = divisor / 2;
+            m = if r > half || (r == half && q % 2 == 1) {
+                q + 1
+            } else {
+                q
+            };
+            scale -= i64::from(drop);
+        }
+        while scale > 0 && m.is_multiple_of(10) {
+            m /= 10;
+            scale -= 1;
+        }
+        let mut text = m.to_string();
+        if scale <= 0 {
+            text.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
+        } else {
+            let scale = scale as usize;
+            if text.len() <= scale {
+                text = format!("0.{}{text}", "0".repeat(scale - text.len()));
+            } else {
+                text.insert(text.len() - scale, '.');
+            }
+        }
+        if neg {
+            text.insert(0, '-');
         }
         Decimal(text)
     }
@@ -220,10 +337,71 @@ mod tests {
         );
     }
 
+    /// The fast fixed-point path and the general big-decimal path agree, string for string.
+    #[test]
+    fn fast_sums_equal_big_decimal_sums() {
+        let mut seed = 42u64;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let n = 1 + next() % 30;
+            let mut values = Vec::new();
+            for _ in 0..n {
+                let int_digits = next() % 20;
+                let frac_digits = next() % 22;
+                let mut s = String::new();
+                if next() % 5 == 0 {
+                    s.push('-');
+                }
+                if int_digits == 0 {
+                    s.push('0');
+                } else {
+                    s.push(char::from(b'1' + (next() % 9) as u8));
+                    for _ in 1..int_digits {
+                        s.push(char::from(b'0' + (next() % 10) as u8));
+                    }
+                }
+                if frac_digits > 0 {
+                    s.push('.');
+                    for _ in 1..frac_digits {
+                        s.push(char::from(b'0' + (next() % 10) as u8));
+                    }
+                    s.push(char::from(b'1' + (next() % 9) as u8));
+                }
+                if s == "-0" {
+                    s = "0".into();
+                }
+                values.push(d(&s));
+            }
+            let strs = values.iter().map(Decimal::as_str);
+            if let Some(fast) = fixed::sum(strs) {
+                let total: BigDecimal = values.iter().map(Decimal::to_big).sum();
+                assert_eq!(fast, Decimal::from_big(&total), "{values:?}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 1000, "the fast path covered only {checked} sums");
+    }
+
     #[test]
     fn compares_as_numbers() {
         assert_eq!(d("9").cmp_numeric(&d("10")), Ordering::Less);
         assert_eq!(d("-2").cmp_numeric(&d("-10")), Ordering::Greater);
         assert_eq!(d("0.0001").cmp_numeric(&d("0.00009")), Ordering::Greater);
+        let sorted = [
+            "-100", "-9.5", "-9.49", "-0.5", "0", "0.000001", "0.5", "0.50001", "1", "9.99", "10",
+            "100.1",
+        ];
+        for (i, a) in sorted.iter().enumerate() {
+            for (j, b) in sorted.iter().enumerate() {
+                assert_eq!(d(a).cmp_numeric(&d(b)), i.cmp(&j), "{a} vs {b}");
+                assert_eq!(d(a).cmp_numeric(&d(b)), d(a).to_big().cmp(&d(b).to_big()));
+            }
+        }
     }
 }

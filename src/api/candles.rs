@@ -101,6 +101,25 @@ pub struct Candle {
 }
 
 impl Candle {
+    /// An hourly candle: the row's strings, unchanged.
+    fn from_row(row: HourRow) -> Candle {
+        Candle {
+            period_start_unix: row.period_start_unix,
+            open: row.open,
+            high: row.high,
+            low: row.low,
+            close: row.close,
+            price_usd: row.price_usd,
+            volume: row.volume,
+            volume_usd: row.volume_usd,
+            untracked_volume_usd: row.untracked_volume_usd,
+            fees_usd: row.fees_usd,
+            total_value_locked: row.total_value_locked,
+            total_value_locked_usd: row.total_value_locked_usd,
+            hours: 1,
+        }
+    }
+
     /// Aggregates one bucket's rows, given oldest first (at least one).
     fn from_rows(start: i64, rows: &[HourRow]) -> Option<Candle> {
         let first = rows.first()?;
@@ -154,7 +173,10 @@ impl Candle {
 }
 
 /// Groups rows (oldest first) into candles (oldest first), leaving empty buckets out.
-pub fn aggregate(rows: &[HourRow], interval: Interval) -> Vec<Candle> {
+pub fn aggregate(rows: Vec<HourRow>, interval: Interval) -> Vec<Candle> {
+    if interval.hours() == 1 {
+        return rows.into_iter().map(Candle::from_row).collect();
+    }
     rows.chunk_by(|a, b| interval.index(a.period_start_unix) == interval.index(b.period_start_unix))
         .filter_map(|bucket| {
             let start = interval.start(interval.index(bucket[0].period_start_unix));
@@ -230,7 +252,7 @@ async fn sparse_candles(
     if req.descending {
         rows.reverse();
     }
-    let mut candles = aggregate(&rows, iv);
+    let mut candles = aggregate(rows, iv);
     let limit = req.limit as usize;
     if req.descending {
         candles.reverse();
@@ -288,7 +310,7 @@ async fn filled_candles(
         Some(row) => Candle::from_rows(iv.start(iv.index(row.period_start_unix)), &[row]),
         None => None,
     };
-    let mut candles = fill(aggregate(&rows, iv), seed, lo, hi, iv);
+    let mut candles = fill(aggregate(rows, iv), seed, lo, hi, iv);
     if req.descending {
         candles.reverse();
     }
@@ -300,17 +322,16 @@ async fn filled_candles(
 fn fill(present: Vec<Candle>, seed: Option<Candle>, lo: i64, hi: i64, iv: Interval) -> Vec<Candle> {
     let mut out: Vec<Candle> = Vec::with_capacity((hi - lo + 1) as usize);
     let mut present = present.into_iter().peekable();
-    let mut previous = seed;
     for index in lo..=hi {
         let start = iv.start(index);
         let candle = match present.peek() {
             Some(c) if c.period_start_unix == start => present.next(),
-            _ => previous.as_ref().map(|p| Candle::filled(start, p)),
+            _ => out
+                .last()
+                .or(seed.as_ref())
+                .map(|previous| Candle::filled(start, previous)),
         };
-        if let Some(c) = candle {
-            out.push(c.clone());
-            previous = Some(c);
-        }
+        out.extend(candle);
     }
     out
 }
@@ -382,7 +403,7 @@ mod tests {
             row(25, "9", "10", "0.5", "9.9", "0.2"),
             row(27, "9.9", "9.99", "7", "10.01", "0"),
         ];
-        let c = aggregate(&rows, Interval::parse("1d").unwrap());
+        let c = aggregate(rows.to_vec(), Interval::parse("1d").unwrap());
         assert_eq!(c.len(), 1);
         let c = &c[0];
         assert_eq!(c.period_start_unix, 86_400);
@@ -396,9 +417,10 @@ mod tests {
     #[test]
     fn hourly_candles_are_the_rows_unchanged() {
         let rows = [row(1, "1.1", "2", "1", "1.5", "3")];
-        let c = aggregate(&rows, Interval::parse("1h").unwrap());
+        let c = aggregate(rows.to_vec(), Interval::parse("1h").unwrap());
         assert_eq!(c[0].open, rows[0].open);
         assert_eq!(c[0].volume, rows[0].volume);
+        assert_eq!(c[0].hours, 1);
     }
 
     #[test]
@@ -408,7 +430,7 @@ mod tests {
             row(10, "1", "2", "1", "1.5", "3"),
             row(13, "2", "2", "2", "2", "1"),
         ];
-        let out = fill(aggregate(&rows, iv), None, 8, 14, iv);
+        let out = fill(aggregate(rows.to_vec(), iv), None, 8, 14, iv);
         let hours: Vec<(i64, u32, &str)> = out
             .iter()
             .map(|c| (c.period_start_unix / 3600, c.hours, c.close.as_str()))

@@ -29,9 +29,9 @@ impl ScalarType for BigDecimal {
     }
 }
 
-impl From<&Decimal> for BigDecimal {
-    fn from(d: &Decimal) -> Self {
-        BigDecimal(d.as_str().to_owned())
+impl From<Decimal> for BigDecimal {
+    fn from(d: Decimal) -> Self {
+        BigDecimal(d.into())
     }
 }
 

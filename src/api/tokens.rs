@@ -188,7 +188,7 @@ impl CandleArgs {
             now: self.now,
         };
         let out = candles::candles(api.db.conn(), &req).await?;
-        Ok(out.iter().map(TokenCandle::from).collect())
+        Ok(out.into_iter().map(TokenCandle::from).collect())
     }
 }
 
@@ -230,22 +230,22 @@ pub struct TokenCandle {
     hours: u32,
 }
 
-impl From<&Candle> for TokenCandle {
-    fn from(c: &Candle) -> Self {
+impl From<Candle> for TokenCandle {
+    fn from(c: Candle) -> Self {
         TokenCandle {
             period_start_unix: c.period_start_unix,
             period_start: DateTime::from_unix(c.period_start_unix),
-            open: (&c.open).into(),
-            high: (&c.high).into(),
-            low: (&c.low).into(),
-            close: (&c.close).into(),
-            price_usd: (&c.price_usd).into(),
-            volume: (&c.volume).into(),
-            volume_usd: (&c.volume_usd).into(),
-            untracked_volume_usd: (&c.untracked_volume_usd).into(),
-            fees_usd: (&c.fees_usd).into(),
-            total_value_locked: (&c.total_value_locked).into(),
-            total_value_locked_usd: (&c.total_value_locked_usd).into(),
+            open: c.open.into(),
+            high: c.high.into(),
+            low: c.low.into(),
+            close: c.close.into(),
+            price_usd: c.price_usd.into(),
+            volume: c.volume.into(),
+            volume_usd: c.volume_usd.into(),
+            untracked_volume_usd: c.untracked_volume_usd.into(),
+            fees_usd: c.fees_usd.into(),
+            total_value_locked: c.total_value_locked.into(),
+            total_value_locked_usd: c.total_value_locked_usd.into(),
             hours: c.hours,
         }
     }

@@ -457,6 +457,16 @@ impl NetworkPass<'_> {
                     self.count_error(e);
                 }
             })?;
+            if answer.token_hour_datas.len() > PAGE_SIZE as usize {
+                return Err(InvalidRow {
+                    what: format!("tokenHourDatas page of {address}"),
+                    reason: format!(
+                        "{} rows, more than the {PAGE_SIZE} asked for",
+                        answer.token_hour_datas.len()
+                    ),
+                }
+                .into());
+            }
             let rows = transform::hour_rows(address, cursor, until, answer.token_hour_datas)?;
             let full = rows.len() == PAGE_SIZE as usize;
             let last_hour = match (full, range.until) {
