@@ -180,13 +180,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
         seed: args.seed,
         tokens: args.tokens,
         history: args.history,
-        now: None,
-        speed: 1.0,
-        fail_rate: 0.0,
-        latency: std::time::Duration::ZERO,
-        lag: std::time::Duration::ZERO,
-        max_skip: 5000,
-        corrupt_token: None,
+        ..SimArgs::default()
     };
     let sim = Simulator::new(&sim_args)
         .spawn("127.0.0.1:0".parse()?)

@@ -234,6 +234,24 @@ pub struct SimArgs {
     pub corrupt_token: Option<u32>,
 }
 
+impl Default for SimArgs {
+    /// The flags' defaults: seed 1, 5 tokens, 400 days, the wall clock, no faults.
+    fn default() -> Self {
+        SimArgs {
+            seed: 1,
+            tokens: 5,
+            history: Duration::from_secs(400 * 86_400),
+            now: None,
+            speed: 1.0,
+            fail_rate: 0.0,
+            latency: Duration::ZERO,
+            lag: Duration::ZERO,
+            max_skip: 5000,
+            corrupt_token: None,
+        }
+    }
+}
+
 /// A database URL whose scheme tokenmirror supports.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl(String);
@@ -795,5 +813,22 @@ mod tests {
     fn cli_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sim_defaults_are_the_flags_defaults() {
+        let cli = Cli::try_parse_from(["tokenmirror", "simulate"]).unwrap();
+        let Command::Simulate(args) = cli.command else {
+            panic!("not simulate")
+        };
+        let (a, b) = (args.sim, SimArgs::default());
+        assert_eq!(
+            (a.seed, a.tokens, a.history, a.now, a.speed, a.fail_rate),
+            (b.seed, b.tokens, b.history, b.now, b.speed, b.fail_rate)
+        );
+        assert_eq!(
+            (a.latency, a.lag, a.max_skip, a.corrupt_token),
+            (b.latency, b.lag, b.max_skip, b.corrupt_token)
+        );
     }
 }

@@ -333,6 +333,9 @@ impl TokenMetadata {
 
     /// Candles of this token: the arguments and answer of tokenHourData, minus address and
     /// network.
+    // The argument list repeats tokenHourData's on purpose: async-graphql cannot share argument
+    // definitions between fields, and the SDL must show them as scalars (SPEC §4), not as an
+    // input object. Both resolvers hand them to the same `CandleArgs::check`.
     #[allow(clippy::too_many_arguments)]
     async fn hour_data(
         &self,

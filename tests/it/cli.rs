@@ -113,12 +113,8 @@ async fn sync_once_exit_codes() {
         tokens: 2,
         history: Duration::from_secs(3 * 86_400),
         now: Some(1_780_272_000),
-        speed: 1.0,
-        fail_rate: 0.0,
-        latency: Duration::ZERO,
-        lag: Duration::ZERO,
-        max_skip: 5000,
         corrupt_token: Some(1),
+        ..SimArgs::default()
     };
     let sim = Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())

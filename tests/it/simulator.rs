@@ -18,16 +18,9 @@ const DAY: u64 = 86_400;
 
 fn args(days: u64) -> SimArgs {
     SimArgs {
-        seed: 1,
-        tokens: 5,
         history: Duration::from_secs(days * DAY),
         now: Some(NOW),
-        speed: 1.0,
-        fail_rate: 0.0,
-        latency: Duration::ZERO,
-        lag: Duration::ZERO,
-        max_skip: 5000,
-        corrupt_token: None,
+        ..SimArgs::default()
     }
 }
 

@@ -26,12 +26,7 @@ fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimArgs {
         tokens,
         history: Duration::from_secs(history_days * 86_400),
         now: Some(now),
-        speed: 1.0,
-        fail_rate: 0.0,
-        latency: Duration::ZERO,
-        lag: Duration::ZERO,
-        max_skip: 5000,
-        corrupt_token: None,
+        ..SimArgs::default()
     }
 }
 
