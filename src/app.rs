@@ -104,7 +104,7 @@ pub async fn start_sync(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), chrono::Utc::now()).await?;
+    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now()).await?;
     if sources.tokens.is_empty() {
         tracing::info!("no TOKENS configured: serving stored data without syncing");
         return Ok(None);

@@ -140,7 +140,7 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
                 "another process holds the sync lock on this database; try again when it stops"
             );
         }
-        crate::db::tokens::set_tracked(db.conn(), &app::token_pairs(&sources), chrono::Utc::now())
+        crate::db::tokens::set_tracked(db.conn(), &app::token_pairs(&sources), crate::db::now())
             .await?;
         let syncer = Syncer::new(db, &sources, SyncSettings::from(&args.sync), metrics);
         let report = syncer.sync_once(&shutdown).await;

@@ -83,15 +83,15 @@ pub struct UpstreamArgs {
     /// Upstream subgraphs, comma-separated `name=url` or bare known `name` (ethereum, arbitrum,
     /// base, optimism, polygon, bsc, avalanche, celo, blast: The Graph's gateway with
     /// GRAPH_API_KEY). The first is the default network.
-    #[arg(long, env = "UPSTREAMS", value_delimiter = ',')]
-    pub upstreams: Vec<UpstreamSpec>,
+    #[arg(long, env = "UPSTREAMS", default_value = "", hide_default_value = true)]
+    pub upstreams: List<UpstreamSpec>,
     /// The Graph API key for bare network names (a secret: never printed or logged).
     #[arg(long, env = "GRAPH_API_KEY", hide_env_values = true)]
     pub graph_api_key: Option<Secret>,
     /// Tokens to mirror, comma-separated `network:0xaddress` or bare `0xaddress` (default
     /// network).
-    #[arg(long, env = "TOKENS", value_delimiter = ',')]
-    pub tokens: Vec<TokenSpec>,
+    #[arg(long, env = "TOKENS", default_value = "", hide_default_value = true)]
+    pub tokens: List<TokenSpec>,
 }
 
 /// How the sync fetches.
@@ -360,6 +360,36 @@ pub const KNOWN_SUBGRAPHS: [(&str, &str); 9] = [
     ("celo", "ESdrTJ3twMwWVoQ1hUE2u7PugEHX3QkenudD6aXCkDQ4"),
     ("blast", "2LHovKznvo8YmKC9ZprPjsYAZDCc4K5q4AYz8s3cnQn1"),
 ];
+
+/// A comma-separated list. Empty entries are skipped, so `TOKENS=` (set but empty) or a trailing
+/// comma mean what they look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct List<T>(pub Vec<T>);
+
+impl<T> Default for List<T> {
+    fn default() -> Self {
+        List(Vec::new())
+    }
+}
+
+impl<T: FromStr<Err = String>> FromStr for List<T> {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(T::from_str)
+            .collect::<Result<Vec<T>, String>>()
+            .map(List)
+    }
+}
+
+impl<T> std::ops::Deref for List<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
 
 /// One `UPSTREAMS` entry as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -644,7 +674,7 @@ impl UpstreamArgs {
     /// on unknown networks and gateway upstreams without a key.
     pub fn resolve(&self) -> Result<Sources, ConfigError> {
         let mut upstreams: Vec<Upstream> = Vec::new();
-        for spec in &self.upstreams {
+        for spec in self.upstreams.iter() {
             if upstreams.iter().any(|u| u.network == spec.name) {
                 return Err(ConfigError::DuplicateUpstream(spec.name.clone()));
             }
@@ -673,7 +703,7 @@ impl UpstreamArgs {
         }
         let default = upstreams.first().map(|u| u.network.clone());
         let mut tokens: Vec<TokenKey> = Vec::new();
-        for t in &self.tokens {
+        for t in self.tokens.iter() {
             let network = match (&t.network, &default) {
                 (Some(n), _) => n.clone(),
                 (None, Some(d)) => d.clone(),
@@ -764,19 +794,11 @@ mod tests {
     #[test]
     fn tokens_and_upstreams_resolve() {
         let args = UpstreamArgs {
-            upstreams: vec![
-                "sim=http://127.0.0.1:8001/".parse().unwrap(),
-                "base".parse().unwrap(),
-            ],
+            upstreams: "sim=http://127.0.0.1:8001/, base,".parse().unwrap(),
             graph_api_key: Some("k3y".parse().unwrap()),
-            tokens: vec![
-                "0xABCDEFabcdef0123456789012345678901234567"
-                    .parse()
-                    .unwrap(),
-                "base:0x0000000000000000000000000000000000000001"
-                    .parse()
-                    .unwrap(),
-            ],
+            tokens: "0xABCDEFabcdef0123456789012345678901234567,base:0x0000000000000000000000000000000000000001"
+                .parse()
+                .unwrap(),
         };
         let s = args.resolve().unwrap();
         assert_eq!(s.default_network(), Some("sim"));
@@ -795,9 +817,9 @@ mod tests {
         assert!(matches!(no_key.resolve(), Err(ConfigError::MissingApiKey(n)) if n == "base"));
 
         let mut unknown = args.clone();
-        unknown.tokens = vec!["mars:0x0000000000000000000000000000000000000001"
+        unknown.tokens = "mars:0x0000000000000000000000000000000000000001"
             .parse()
-            .unwrap()];
+            .unwrap();
         let err = unknown.resolve().unwrap_err().to_string();
         assert!(err.contains("mars") && err.contains("sim, base"), "{err}");
 
@@ -807,6 +829,17 @@ mod tests {
             .is_err());
         assert!("mars".parse::<UpstreamSpec>().is_err());
         assert!("x=ftp://a".parse::<UpstreamSpec>().is_err());
+    }
+
+    #[test]
+    fn empty_lists_are_empty() {
+        let empty: List<TokenSpec> = "".parse().unwrap();
+        assert!(empty.is_empty());
+        let one: List<TokenSpec> = " ,0x0000000000000000000000000000000000000001,"
+            .parse()
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert!("0x1,".parse::<List<TokenSpec>>().is_err());
     }
 
     #[test]

@@ -65,12 +65,8 @@ pub struct DateTime(String);
 #[Scalar(name = "DateTime")]
 impl ScalarType for DateTime {
     fn parse(value: Value) -> InputValueResult<Self> {
-        match value {
-            Value::String(s) => Ok(DateTime(s)),
-            other => Err(user_error(format!(
-                "expected an RFC 3339 string such as \"2024-01-01T00:00:00Z\", found {other}"
-            ))),
-        }
+        // Any literal is taken here and checked by the resolver, whose message names the argument.
+        Ok(DateTime(literal(value)))
     }
     fn to_value(&self) -> Value {
         Value::String(self.0.clone())
@@ -88,13 +84,15 @@ impl DateTime {
         &self.0
     }
 
-    /// The input value as unix seconds; `arg` names the argument in the error.
-    pub fn unix(&self, arg: &str) -> Result<i64, ApiError> {
+    /// The input value as a point in time (to the nanosecond); `arg` names the argument in the
+    /// error.
+    pub fn instant(&self, arg: &str) -> Result<ChronoDateTime<Utc>, ApiError> {
         ChronoDateTime::parse_from_rfc3339(&self.0)
-            .map(|t| t.timestamp())
+            .map(|t| t.with_timezone(&Utc))
             .map_err(|_| {
                 ApiError::bad_input(format!(
-                    "{arg}: {:?} is not an RFC 3339 date-time; write e.g. \"2024-01-01T00:00:00Z\"",
+                    "{arg}: {} is not an RFC 3339 date-time; write a string such as \
+                     \"2024-01-01T00:00:00Z\"",
                     self.0
                 ))
             })
@@ -115,15 +113,20 @@ pub struct Interval(pub String);
 #[Scalar(name = "Interval")]
 impl ScalarType for Interval {
     fn parse(value: Value) -> InputValueResult<Self> {
-        match value {
-            Value::String(s) => Ok(Interval(s)),
-            other => Err(user_error(format!(
-                "expected an interval string such as \"4h\" or \"1d\", found {other}"
-            ))),
-        }
+        // Any literal is taken here and checked by the resolver, whose message names the argument.
+        Ok(Interval(literal(value)))
     }
     fn to_value(&self) -> Value {
         Value::String(self.0.clone())
+    }
+}
+
+/// A string input as itself, anything else as its GraphQL literal (so that the error message
+/// shows what the client sent).
+fn literal(value: Value) -> String {
+    match value {
+        Value::String(s) => s,
+        other => other.to_string(),
     }
 }
 

@@ -84,7 +84,7 @@ impl TokenQuery {
         interval: Option<Interval>,
         #[graphql(
             default_with = "Some(false)",
-            desc = "Include empty buckets, carrying the previous close and TVL with zero volume."
+            desc = "Include empty buckets (up to now, from the token's first row on), carrying the previous close and TVL with zero volume."
         )]
         fill_gaps: Option<bool>,
         #[graphql(
@@ -140,19 +140,24 @@ impl CandleArgs {
         let fill_gaps = fill_gaps.unwrap_or(false);
         let order = order.unwrap_or_default();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        let now = chrono::Utc::now().timestamp();
-        let from = from.unix("from")?;
-        let to = match to {
-            Some(t) => t.unix("to")?,
-            None => now,
+        let now_at = chrono::Utc::now();
+        let now = now_at.timestamp();
+        let from_at = from.instant("from")?;
+        let to_at = match &to {
+            Some(t) => t.instant("to")?,
+            None => now_at,
         };
-        if from >= to {
+        if from_at >= to_at {
             return Err(ApiError::bad_input(format!(
                 "from: {} is not before to ({}); from must be earlier than to",
-                DateTime::from_unix(from).as_str(),
-                DateTime::from_unix(to).as_str()
+                from.as_str(),
+                to.as_ref().map_or("now", DateTime::as_str)
             )));
         }
+        // Buckets start on whole seconds: the first is the one holding `from`, the last starts
+        // before `to`, so a `to` between two seconds counts as the later one.
+        let from = from_at.timestamp();
+        let to = to_at.timestamp() + i64::from(to_at.timestamp_subsec_nanos() > 0);
         let interval =
             Width::parse(&interval.0).map_err(|e| ApiError::bad_input(format!("interval: {e}")))?;
         if !(1..=MAX_LIMIT).contains(&limit) {
@@ -351,7 +356,7 @@ impl TokenMetadata {
         interval: Option<Interval>,
         #[graphql(
             default_with = "Some(false)",
-            desc = "Include empty buckets, carrying the previous close and TVL with zero volume."
+            desc = "Include empty buckets (up to now, from the token's first row on), carrying the previous close and TVL with zero volume."
         )]
         fill_gaps: Option<bool>,
         #[graphql(

@@ -18,6 +18,15 @@ use sea_orm::{
 
 use crate::config::DatabaseUrl;
 
+/// The current time as stored: to the microsecond, PostgreSQL's precision, so that both
+/// backends give back the same value (SQLite would keep nanoseconds).
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::DurationRound;
+    let t = chrono::Utc::now();
+    t.duration_trunc(chrono::TimeDelta::microseconds(1))
+        .unwrap_or(t)
+}
+
 /// A cheap-to-clone handle on the database pool.
 #[derive(Clone, Debug)]
 pub struct Db {

@@ -72,6 +72,8 @@ pub enum QueryError {
         what: String,
         message: String,
     },
+    /// A `where` object with `or` next to column filters (graph-node refuses the mix).
+    OrMixedWithColumns(Vec<String>),
     EmptySelectionSet(String),
     UndefinedFragment(String),
     CyclicalFragment(String),
@@ -107,6 +109,15 @@ impl fmt::Display for QueryError {
             ),
             ValueParse { what, message } => {
                 write!(f, "Failed to decode `{what}` value: `{message}`")
+            }
+            OrMixedWithColumns(fields) => {
+                let quoted: Vec<String> = fields.iter().map(|c| format!("'{c}'")).collect();
+                write!(
+                    f,
+                    "Cannot mix column filters with 'or' operator at the same level. Found column \
+                     filter(s) {} alongside 'or' operator.",
+                    quoted.join(", ")
+                )
             }
             EmptySelectionSet(t) => write!(f, "Selection set for type `{t}` is empty"),
             UndefinedFragment(name) => write!(f, "fragment `{name}` is not defined"),

@@ -173,6 +173,17 @@ fn compile<C>(filter: &V, cond: &mut CondFn<'_, C>) -> Result<Pred<C>, QueryErro
     let V::Object(map) = filter else {
         return Ok(Pred::All(vec![]));
     };
+    // graph-node refuses `or` next to column filters at the same level (`and` may stand there).
+    if map.contains_key("or") {
+        let columns: Vec<String> = map
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "or" | "and"))
+            .cloned()
+            .collect();
+        if !columns.is_empty() {
+            return Err(QueryError::OrMixedWithColumns(columns));
+        }
+    }
     let mut all = Vec::with_capacity(map.len());
     for (key, value) in map {
         let nested = |value: &V, cond: &mut CondFn<'_, C>| match value {

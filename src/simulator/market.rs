@@ -42,7 +42,8 @@ struct Profile {
     swap_usd: f64,
     /// Typical liquidity in USD.
     tvl_usd: f64,
-    /// Chance per hour that a run of gap hours starts (runs last 5 hours on average).
+    /// Chance per hour that a run of gap hours starts (runs last 5 hours on average, so the
+    /// share of gap hours is `gap_enter / (gap_enter + 0.2)`: 17% to 25%, about 20% overall).
     gap_enter: f64,
     /// Share of active hours with mints and burns only (zero volume).
     quiet_share: f64,
@@ -62,7 +63,7 @@ impl Archetype {
                 events_per_hour: 40.0,
                 swap_usd: 2e4,
                 tvl_usd: 4e8,
-                gap_enter: 0.012,
+                gap_enter: 0.04,
                 quiet_share: 0.01,
                 decimals: 6,
             },
@@ -74,7 +75,7 @@ impl Archetype {
                 events_per_hour: 30.0,
                 swap_usd: 5e4,
                 tvl_usd: 6e8,
-                gap_enter: 0.02,
+                gap_enter: 0.045,
                 quiet_share: 0.01,
                 decimals: 18,
             },
@@ -98,7 +99,7 @@ impl Archetype {
                 events_per_hour: 10.0,
                 swap_usd: 5e3,
                 tvl_usd: 2e7,
-                gap_enter: 0.05,
+                gap_enter: 0.055,
                 quiet_share: 0.03,
                 decimals: 18,
             },
@@ -110,7 +111,7 @@ impl Archetype {
                 events_per_hour: 2.0,
                 swap_usd: 500.0,
                 tvl_usd: 3e5,
-                gap_enter: 0.12,
+                gap_enter: 0.065,
                 quiet_share: 0.1,
                 decimals: 8,
             },

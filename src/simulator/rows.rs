@@ -100,8 +100,6 @@ pub struct HourRow {
     pub id: Box<str>,
     /// Unix time of the last event in the row (for `_change_block` filters).
     pub last_event: i64,
-    /// Number of events aggregated.
-    pub events: u32,
     pub volume: Dec,
     /// Also served as `untrackedVolumeUSD` (equal upstream too).
     pub volume_usd: Dec,
@@ -145,7 +143,6 @@ pub fn aggregate(p: &TokenParams, hour: i64, events: &[Event]) -> Option<HourRow
         hour,
         id: format!("{}-{hour}", p.address).into(),
         last_event: last.at,
-        events: events.len() as u32,
         volume: Dec::from_f64(volume, salt(101)),
         volume_usd: Dec::from_f64(volume_usd, salt(102)),
         total_value_locked: Dec::from_f64(last.tvl_tokens, salt(103)),
@@ -158,34 +155,11 @@ pub fn aggregate(p: &TokenParams, hour: i64, events: &[Event]) -> Option<HourRow
     })
 }
 
-/// Running totals of a token's rows, for the `Token` entity's cumulative fields.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Totals {
-    pub volume: f64,
-    pub volume_usd: f64,
-    pub fees_usd: f64,
-    pub events: u64,
-}
-
-impl Totals {
-    /// These totals plus one row.
-    pub fn plus(self, row: &HourRow) -> Totals {
-        Totals {
-            volume: self.volume + row.volume.approx,
-            volume_usd: self.volume_usd + row.volume_usd.approx,
-            fees_usd: self.fees_usd + row.fees_usd.approx,
-            events: self.events + u64::from(row.events),
-        }
-    }
-}
-
 /// One token's completed hours.
 #[derive(Debug, Default)]
 pub struct Series {
     /// Rows of completed hours, ascending by hour (gap hours have none).
     pub rows: Vec<HourRow>,
-    /// `totals[i]` sums `rows[..=i]`.
-    pub totals: Vec<Totals>,
     /// Walk states for hours `first_hour ..= complete_until + 1`.
     states: Vec<WalkState>,
 }
@@ -210,7 +184,6 @@ impl Store {
                 let s0 = p.state_at(first_hour);
                 Series {
                     rows: Vec::new(),
-                    totals: Vec::new(),
                     states: vec![s0, p.step(first_hour, s0)],
                 }
             })
@@ -234,8 +207,6 @@ impl Store {
                 let i = (hour - self.first_hour) as usize;
                 let (start, end) = (series.states[i], series.states[i + 1]);
                 if let Some(row) = aggregate(p, hour, &p.events(hour, start, end)) {
-                    let before = series.totals.last().copied().unwrap_or_default();
-                    series.totals.push(before.plus(&row));
                     series.rows.push(row);
                 }
                 series.states.push(p.step(hour + 1, end));
@@ -254,16 +225,11 @@ impl Store {
         series.rows.get(lo..hi.max(lo)).unwrap_or(&[])
     }
 
-    /// The totals of `token`'s stored rows before hour `to`, and the last of those rows.
-    pub fn totals_before(&self, token: usize, to: i64) -> (Totals, Option<&HourRow>) {
-        let Some(series) = self.series.get(token) else {
-            return (Totals::default(), None);
-        };
+    /// The last of `token`'s stored rows before hour `to`.
+    pub fn last_before(&self, token: usize, to: i64) -> Option<&HourRow> {
+        let series = self.series.get(token)?;
         let n = series.rows.partition_point(|r| r.hour < to);
-        match n.checked_sub(1) {
-            Some(i) => (series.totals[i], series.rows.get(i)),
-            None => (Totals::default(), None),
-        }
+        series.rows.get(n.checked_sub(1)?)
     }
 
     /// The row of `hour` (which must not be after `complete_until`) as it stands at unix time

@@ -40,14 +40,14 @@ impl TokenMeta {
     ) -> TokenMeta {
         let hour = t.div_euclid(3600);
         let token = p.index as usize;
-        let (stored, last_stored) = store.totals_before(token, hour.min(store.complete_until));
-        let totals = live.map_or(stored, |row| stored.plus(row));
+        let last_stored = store.last_before(token, hour.min(store.complete_until));
         let last = live.or(last_stored);
 
-        // The history before the window, at the token's mean rates.
-        let hours_before = (store.first_hour - LAUNCH_HOUR).max(0) as f64;
-        let base_usd = hours_before * p.mean_volume_usd_per_hour();
-        let base_events = (hours_before * p.mean_events_per_hour()) as u64;
+        // Running totals grow with the clock alone (not with the history window, which moves
+        // with it), so they never go down and a lagging head reports the totals of its own time.
+        let hours_live = ((t - LAUNCH_HOUR * 3600).max(0) as f64) / 3600.0;
+        let volume_usd = hours_live * p.mean_volume_usd_per_hour();
+        let events = (hours_live * p.mean_events_per_hour()) as u64;
 
         let price = match last {
             Some(row) => row.close.approx,
@@ -70,15 +70,14 @@ impl TokenMeta {
                 )
             }
         };
-        let volume_usd = base_usd + totals.volume_usd;
         TokenMeta {
             decimals: Dec::integer(p.decimals.to_string()),
             total_supply: Dec::integer(p.total_supply.clone()),
-            volume: Dec::from_f64(base_usd / p.base_price() + totals.volume, salt(1)),
+            volume: Dec::from_f64(volume_usd / p.base_price(), salt(1)),
             volume_usd: Dec::from_f64(volume_usd, salt(2)),
             untracked_volume_usd: Dec::from_f64(volume_usd * 1.0125, salt(3)),
-            fees_usd: Dec::from_f64(base_usd * 0.003 + totals.fees_usd, salt(4)),
-            tx_count: Dec::integer((base_events + totals.events).to_string()),
+            fees_usd: Dec::from_f64(volume_usd * 0.003, salt(4)),
+            tx_count: Dec::integer(events.to_string()),
             pool_count: Dec::integer(p.pool_count.to_string()),
             total_value_locked_usd_untracked: Dec::from_f64(tvl_usd.approx * 1.004, salt(7)),
             total_value_locked: tvl,

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
 use cynic::QueryBuilder;
 use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
@@ -265,7 +264,7 @@ impl NetworkPass<'_> {
         let meta = answer
             .meta
             .ok_or_else(|| FetchError::Permanent("the answer has no _meta".to_owned()))?;
-        let now = Utc::now();
+        let now = crate::db::now();
         let block = i64::from(meta.block.number);
         let head = meta.block.timestamp.map_or(now.timestamp(), i64::from);
         let row = upstream_meta::Model {
@@ -333,9 +332,13 @@ impl NetworkPass<'_> {
                     ));
                 }
             }
-            if let Err(e) =
-                tokens::upsert_metadata(self.syncer.db.conn(), self.network(), &valid, Utc::now())
-                    .await
+            if let Err(e) = tokens::upsert_metadata(
+                self.syncer.db.conn(),
+                self.network(),
+                &valid,
+                crate::db::now(),
+            )
+            .await
             {
                 failed.extend(
                     chunk
@@ -399,7 +402,7 @@ impl NetworkPass<'_> {
         mut report: TokenReport,
         result: Result<(), String>,
     ) -> TokenReport {
-        let now = Utc::now();
+        let now = crate::db::now();
         let outcome = match &result {
             Ok(()) => PassResult::Success,
             Err(e) => PassResult::Failure(e),

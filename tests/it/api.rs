@@ -274,6 +274,17 @@ async fn candles_match_an_independent_computation(t: TestDb) {
         assert!(!want.is_empty());
         assert_eq!(got, Value::Array(want), "interval {interval}");
     }
+    // A `to` between two seconds: the bucket starting at the earlier second is before it.
+    let got = candles(
+        &app,
+        &format!(
+            "address: \"{TOKEN}\", from: \"{}\", to: \"{}\"",
+            iso(T0),
+            iso(T0 + 5 * 3600).replace('Z', ".5Z")
+        ),
+    )
+    .await;
+    assert_eq!(got, Value::Array(expected(&rows, T0, T0 + 5 * 3600 + 1, 1)));
     // At 1h the strings are the upstream's, unchanged.
     let got = candles(
         &app,
@@ -442,7 +453,19 @@ async fn bad_input_is_refused_with_codes(t: TestDb) {
         (
             format!("address: \"{TOKEN}\", from: \"{ok_from}\", interval: 4"),
             "BAD_USER_INPUT",
-            "Interval",
+            "interval",
+        ),
+        (
+            format!("address: \"{TOKEN}\", from: 1704067200"),
+            "BAD_USER_INPUT",
+            "from",
+        ),
+        (
+            format!(
+                "address: \"{TOKEN}\", from: \"2024-01-10T05:00:00.7Z\", to: \"2024-01-10T05:00:00.2Z\""
+            ),
+            "BAD_USER_INPUT",
+            "from",
         ),
         (
             format!("address: \"{TOKEN}\", from: \"{ok_from}\", network: \"mars\""),

@@ -152,6 +152,14 @@ async fn sync_once_exit_codes() {
     let failed = run(tokens.join(",")).await.unwrap();
     assert_eq!(failed.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&failed.stdout).contains("FAILED"));
+    // TOKENS set but empty (or a trailing comma) means what it looks like: nothing to sync.
+    let none = run(String::new()).await.unwrap();
+    assert_eq!(
+        none.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
     let bad = run("mars:0x0000000000000000000000000000000000000001".into())
         .await
         .unwrap();

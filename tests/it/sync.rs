@@ -448,11 +448,11 @@ async fn the_api_key_stays_secret() {
 
     const KEY: &str = "k3y-that-must-never-leak-0123456789";
     let args = tokenmirror::config::UpstreamArgs {
-        upstreams: vec!["base".parse().unwrap()],
+        upstreams: "base".parse().unwrap(),
         graph_api_key: Some(KEY.parse().unwrap()),
-        tokens: vec!["0x4200000000000000000000000000000000000006"
+        tokens: "0x4200000000000000000000000000000000000006"
             .parse()
-            .unwrap()],
+            .unwrap(),
     };
     let sources = args.resolve().unwrap();
     assert!(!format!("{sources:?}").contains(KEY));
