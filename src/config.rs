@@ -107,6 +107,9 @@ pub struct SyncArgs {
     /// Recent hours every pass fetches again (the current hour keeps changing upstream).
     #[arg(long, env = "OVERLAP", default_value = "3h", value_parser = parse_duration)]
     pub overlap: Duration,
+    /// Tokens of one network synced at the same time (pages of one token are sequential).
+    #[arg(long, env = "SYNC_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sync_concurrency: u16,
 }
 
 /// The HTTP API.

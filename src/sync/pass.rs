@@ -44,6 +44,7 @@ impl From<&crate::config::SyncArgs> for SyncSettings {
         SyncSettings {
             backfill: a.backfill,
             overlap: a.overlap,
+            token_concurrency: a.sync_concurrency.into(),
             ..Default::default()
         }
     }
@@ -55,7 +56,7 @@ impl Default for SyncSettings {
             backfill: Backfill::Duration(Duration::from_secs(7 * 86_400)),
             overlap: Duration::from_secs(3 * 3600),
             retry: RetryPolicy::default(),
-            token_concurrency: 4,
+            token_concurrency: 8,
         }
     }
 }
