@@ -44,7 +44,6 @@ impl From<&ApiArgs> for ServerSettings {
 pub struct RunningServer {
     /// Where it listens (the real port when the setting asked for port 0).
     pub addr: SocketAddr,
-    pub metrics: Arc<Metrics>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -69,7 +68,7 @@ pub async fn start_server(
     let state = AppState {
         schema,
         db,
-        metrics: metrics.clone(),
+        metrics,
     };
     let router = http::router(state, &settings.http);
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
@@ -77,11 +76,7 @@ pub async fn start_server(
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(http::serve(listener, router, shutdown));
-    Ok(RunningServer {
-        addr,
-        metrics,
-        task,
-    })
+    Ok(RunningServer { addr, task })
 }
 
 /// `(network, address)` of every configured token.
@@ -104,13 +99,23 @@ pub async fn start_sync(
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now()).await?;
+    let syncer = prepare_sync(db, sources, settings, metrics).await?;
     if sources.tokens.is_empty() {
         tracing::info!("no TOKENS configured: serving stored data without syncing");
         return Ok(None);
     }
-    let syncer = Syncer::new(db, sources, settings, metrics);
     Ok(Some(tokio::spawn(worker::run(
         syncer, lock, interval, shutdown,
     ))))
+}
+
+/// Records the configured tokens as tracked and builds the syncer of every network.
+pub async fn prepare_sync(
+    db: Db,
+    sources: &Sources,
+    settings: SyncSettings,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<Syncer> {
+    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now()).await?;
+    Ok(Syncer::new(db, sources, settings, metrics))
 }

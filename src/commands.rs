@@ -13,7 +13,7 @@ use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::simulator::Simulator;
 use crate::sync::worker::SyncLock;
-use crate::sync::{SyncSettings, Syncer};
+use crate::sync::SyncSettings;
 use crate::{api, shutdown};
 
 /// Exit code for a configuration error (as clap uses for bad flags).
@@ -140,14 +140,19 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
                 "another process holds the sync lock on this database; try again when it stops"
             );
         }
-        crate::db::tokens::set_tracked(db.conn(), &app::token_pairs(&sources), crate::db::now())
-            .await?;
-        let syncer = Syncer::new(db, &sources, SyncSettings::from(&args.sync), metrics);
+        let syncer =
+            app::prepare_sync(db, &sources, SyncSettings::from(&args.sync), metrics).await?;
         let report = syncer.sync_once(&shutdown).await;
         lock.release().await;
         for n in &report.networks {
             for t in &n.tokens {
                 match &t.error {
+                    None if t.interrupted => {
+                        println!(
+                            "{} {}: interrupted by the shutdown signal",
+                            n.network, t.address
+                        )
+                    }
                     None => println!(
                         "{} {}: ok, {} inserted, {} updated, {} deleted",
                         n.network,

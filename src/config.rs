@@ -98,7 +98,7 @@ pub struct UpstreamArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SyncArgs {
     /// Pause between sync passes (e.g. 90s, 5m).
-    #[arg(long, env = "SYNC_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "60s", value_parser = parse_positive_duration)]
     pub sync_interval: Duration,
     /// Where history starts: a duration back from the upstream's head (7d, 400d) or a date
     /// (2024-01-01).
@@ -119,7 +119,7 @@ pub struct ApiArgs {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
     pub listen_addr: SocketAddr,
     /// Origins browsers may call the API from: `*` or a comma-separated list of origins.
-    #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',')]
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
     /// Deepest field nesting a query may have (introspection needs about 13).
     #[arg(long, env = "MAX_DEPTH", default_value_t = 20)]
@@ -132,7 +132,7 @@ pub struct ApiArgs {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered with 503.
-    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
 }
 
@@ -180,13 +180,13 @@ pub struct DemoArgs {
     #[arg(long, env = "SIM_SEED", default_value_t = 1)]
     pub seed: u64,
     /// Number of simulated tokens (all of them are tracked).
-    #[arg(long, env = "SIM_TOKENS", default_value_t = 5)]
+    #[arg(long, env = "SIM_TOKENS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub tokens: u32,
     /// Hours of simulated history, and how far back the demo backfills.
     #[arg(long, env = "SIM_HISTORY", default_value = "30d", value_parser = parse_duration)]
     pub history: Duration,
     /// Pause between sync passes.
-    #[arg(long, env = "SYNC_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "10s", value_parser = parse_positive_duration)]
     pub sync_interval: Duration,
 }
 
@@ -306,6 +306,25 @@ impl fmt::Display for DatabaseUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&redact_url(&self.0))
     }
+}
+
+/// `scheme://host[:port]` of a URL, with `/…` for any path or query: an upstream URL may carry
+/// an API key anywhere after the host (The Graph's `/api/<key>/…`, `?api_key=`), so logs,
+/// errors and `syncStatus` show only where it points.
+pub fn origin_only(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "***".to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let tail = &rest[end..];
+    let elided = if tail.is_empty() || tail == "/" {
+        tail
+    } else {
+        "/…"
+    };
+    format!("{scheme}://{host}{elided}")
 }
 
 /// Hides the password of a `scheme://user:password@host` URL.
@@ -553,6 +572,32 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is longer than 100 years"))
 }
 
+/// Like [`parse_duration`], refusing zero (a zero interval or timeout cannot work).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    match parse_duration(s)? {
+        d if d.is_zero() => Err(format!("{s:?} must be longer than zero")),
+        d => Ok(d),
+    }
+}
+
+/// A CORS origin: `*`, or `http(s)://host[:port]` with no path.
+fn parse_origin(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let ok = s == "*"
+        || ["http://", "https://"].iter().any(|scheme| {
+            s.strip_prefix(scheme).is_some_and(|host| {
+                !host.is_empty() && !host.contains(['/', ' ', '?', '#', '*']) && host.is_ascii()
+            })
+        });
+    if ok {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not an origin: write * or scheme://host[:port], e.g. https://app.example.com"
+        ))
+    }
+}
+
 fn parse_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
@@ -628,7 +673,7 @@ impl fmt::Display for Endpoint {
     /// The URL with any secret replaced by `***`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Endpoint::Url(u) => f.write_str(&redact_url(u)),
+            Endpoint::Url(u) => f.write_str(&origin_only(u)),
             Endpoint::Gateway { subgraph_id, .. } => write!(
                 f,
                 "https://gateway.thegraph.com/api/***/subgraphs/id/{subgraph_id}"
@@ -661,11 +706,6 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// The default network (the first upstream), if any.
-    pub fn default_network(&self) -> Option<&str> {
-        self.upstreams.first().map(|u| u.network.as_str())
-    }
-
     /// The configured network names, in order.
     pub fn networks(&self) -> Vec<String> {
         self.upstreams.iter().map(|u| u.network.clone()).collect()
@@ -688,11 +728,11 @@ impl UpstreamArgs {
                         .graph_api_key
                         .clone()
                         .ok_or_else(|| ConfigError::MissingApiKey(spec.name.clone()))?;
+                    // `UpstreamSpec` accepts only known names without a URL.
                     let subgraph_id = KNOWN_SUBGRAPHS
                         .iter()
                         .find(|(n, _)| *n == spec.name)
-                        .map(|(_, id)| *id)
-                        .ok_or_else(|| ConfigError::MissingApiKey(spec.name.clone()))?;
+                        .map_or("", |(_, id)| *id);
                     Endpoint::Gateway {
                         subgraph_id,
                         api_key,
@@ -804,7 +844,7 @@ mod tests {
                 .unwrap(),
         };
         let s = args.resolve().unwrap();
-        assert_eq!(s.default_network(), Some("sim"));
+        assert_eq!(s.networks(), ["sim", "base"]);
         assert_eq!(s.tokens[0].network, "sim");
         assert_eq!(
             s.tokens[0].address,
@@ -832,6 +872,26 @@ mod tests {
             .is_err());
         assert!("mars".parse::<UpstreamSpec>().is_err());
         assert!("x=ftp://a".parse::<UpstreamSpec>().is_err());
+    }
+
+    #[test]
+    fn shown_upstream_urls_keep_no_secrets() {
+        for (url, shown) in [
+            ("http://127.0.0.1:8001/", "http://127.0.0.1:8001/"),
+            (
+                "https://gateway.thegraph.com/api/SECRET/subgraphs/id/x",
+                "https://gateway.thegraph.com/…",
+            ),
+            (
+                "https://h.example/graphql?api_key=SECRET",
+                "https://h.example/…",
+            ),
+            ("https://user:SECRET@h.example", "https://h.example"),
+        ] {
+            let e = Endpoint::Url(url.to_owned());
+            assert_eq!(e.to_string(), shown);
+            assert!(!format!("{e:?}").contains("SECRET"));
+        }
     }
 
     #[test]

@@ -30,7 +30,9 @@ impl Interval {
                  1w, such as 1h, 4h, 12h, 1d, 7d or 1w"
             )
         };
-        let (digits, unit) = s.split_at(s.len().saturating_sub(1));
+        // The unit is the last character (which may be any character, of any width).
+        let unit_len = s.chars().next_back().map_or(0, char::len_utf8);
+        let (digits, unit) = s.split_at(s.len() - unit_len);
         if digits.is_empty()
             || digits.starts_with('0')
             || !digits.bytes().all(|b| b.is_ascii_digit())
@@ -376,7 +378,21 @@ mod tests {
             assert_eq!(Interval::parse(s).unwrap().hours(), h, "{s}");
         }
         for s in [
-            "", "h", "0h", "01h", "169h", "8d", "2w", "1m", "1.5h", "-1h", "1H", " 1h",
+            "",
+            "h",
+            "0h",
+            "01h",
+            "169h",
+            "8d",
+            "2w",
+            "1m",
+            "1.5h",
+            "-1h",
+            "1H",
+            " 1h",
+            "1é",
+            "é",
+            "4h\u{1F600}",
         ] {
             assert!(Interval::parse(s).is_err(), "{s}");
         }

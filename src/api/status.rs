@@ -70,7 +70,7 @@ pub struct SyncStatus {
     newest_hour: Option<DateTime>,
     /// Rows inserted or changed by the sync over the token's life.
     rows_synced: i64,
-    /// When the last pass over this token started.
+    /// When the last pass over this token ended, successful or not.
     last_attempt_at: Option<DateTime>,
     /// When a pass over this token last succeeded.
     last_success_at: Option<DateTime>,

@@ -1,6 +1,6 @@
 //! Hourly rows: the idempotent page write the sync commits, and the range read the API serves.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, FromQueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
 
 use super::{execute, state, SqlBuilder};
 use crate::decimal::Decimal;
@@ -71,8 +71,24 @@ pub struct HourPage<'a> {
     pub last_hour: Option<i64>,
     /// The rows, in ascending `period_start_unix`, all inside the span.
     pub rows: &'a [HourRow],
-    /// Set when this write completes a fetch of every hour from this one onwards.
-    pub covered_from: Option<i64>,
+    /// What this write says about which hours have been fetched.
+    pub coverage: Coverage,
+}
+
+/// What a page write says about the hours the mirror has fetched, kept as the token's
+/// `covered_from`: the earliest hour from which every later hour (up to the newest stored) has
+/// been fetched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// Nothing new.
+    Unchanged,
+    /// Every hour from this one onwards has now been fetched: `covered_from` moves back to it
+    /// (never forward).
+    From(i64),
+    /// The fetch restarts here after hours that were never fetched (the sync was off for longer
+    /// than the backfill window): `covered_from` becomes this hour, so raising `BACKFILL` later
+    /// fetches the hole too.
+    RestartAt(i64),
 }
 
 /// What a page write changed.
@@ -326,27 +342,4 @@ pub async fn last_before(
     )
     .await?;
     Ok(rows.pop())
-}
-
-#[derive(FromQueryResult)]
-struct Bounds {
-    newest: Option<i64>,
-}
-
-/// Start of the newest stored hour of one token.
-pub async fn newest_hour(
-    conn: &impl ConnectionTrait,
-    network: &str,
-    address: &str,
-) -> Result<Option<i64>, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("SELECT MAX(period_start_unix) AS newest FROM token_hour_data WHERE network = ")
-        .param(network)
-        .sql(" AND address = ")
-        .param(address);
-    let stmt: Statement = b.build();
-    Ok(Bounds::find_by_statement(stmt)
-        .one(conn)
-        .await?
-        .and_then(|b| b.newest))
 }

@@ -60,11 +60,6 @@ impl Db {
         &self.conn
     }
 
-    /// Which backend this is.
-    pub fn backend(&self) -> DbBackend {
-        self.conn.get_database_backend()
-    }
-
     /// Applies pending migrations; harmless when there are none.
     pub async fn migrate(&self) -> Result<(), DbErr> {
         Migrator::up(&self.conn, None).await

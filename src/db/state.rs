@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder};
 
 use super::entity::{sync_state, upstream_meta};
-use super::hours::{HourPage, PageOutcome};
+use super::hours::{Coverage, HourPage, PageOutcome};
 use super::{execute, SqlBuilder};
 
 /// Advances a token's sync state in the transaction that wrote `page`: the cursor
@@ -14,6 +14,11 @@ pub(super) async fn advance(
     page: &HourPage<'_>,
     outcome: PageOutcome,
 ) -> Result<(), DbErr> {
+    let (covered, restart) = match page.coverage {
+        Coverage::Unchanged => (None, false),
+        Coverage::From(h) => (Some(h), false),
+        Coverage::RestartAt(h) => (Some(h), true),
+    };
     let mut b = SqlBuilder::new(conn.get_database_backend());
     b.sql("INSERT INTO sync_state (network, address, newest_hour, covered_from, rows_synced) VALUES (")
         .param(page.network)
@@ -24,13 +29,18 @@ pub(super) async fn advance(
         .sql(" AND address = ")
         .param(page.address)
         .sql("), ")
-        .param(page.covered_from)
+        .param(covered)
         .sql(", ")
         .param((outcome.inserted + outcome.updated) as i64)
         .sql(
             ") ON CONFLICT (network, address) DO UPDATE SET \
              newest_hour = excluded.newest_hour, \
              covered_from = CASE \
+               WHEN ",
+        )
+        .param(restart)
+        .sql(
+            " THEN excluded.covered_from \
                WHEN sync_state.covered_from IS NULL OR excluded.covered_from < sync_state.covered_from \
                THEN COALESCE(excluded.covered_from, sync_state.covered_from) \
                ELSE sync_state.covered_from END, \
@@ -127,6 +137,16 @@ pub async fn save_upstream_meta(
               block_timestamp = excluded.block_timestamp, deployment = excluded.deployment, \
               has_indexing_errors = excluded.has_indexing_errors, fetched_at = excluded.fetched_at");
     execute(conn, b).await.map(drop)
+}
+
+/// One network's latest `_meta`.
+pub async fn upstream_meta(
+    conn: &impl ConnectionTrait,
+    network: &str,
+) -> Result<Option<upstream_meta::Model>, DbErr> {
+    upstream_meta::Entity::find_by_id(network.to_owned())
+        .one(conn)
+        .await
 }
 
 /// Every network's latest `_meta`.

@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 
 use super::entity::{token_metadata as tm, tracked_token};
@@ -148,9 +149,19 @@ pub async fn list_metadata(
         .await
 }
 
-/// Records the configured token list: listed tokens become (or stay) active, the others
-/// inactive. Their data stays either way.
+/// Records the configured token list, in one transaction: listed tokens become (or stay)
+/// active, the others inactive. Their data stays either way.
 pub async fn set_tracked(
+    conn: &DatabaseConnection,
+    tokens: &[(String, String)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let tx = conn.begin().await?;
+    mark_tracked(&tx, tokens, now).await?;
+    tx.commit().await
+}
+
+async fn mark_tracked(
     conn: &impl ConnectionTrait,
     tokens: &[(String, String)],
     now: DateTime<Utc>,

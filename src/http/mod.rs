@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -61,6 +62,8 @@ pub fn router(state: AppState, opts: &HttpOptions) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        // A panic (a bug: none is expected on any input) answers 500 and keeps the server up.
+        .layer(CatchPanicLayer::custom(panic_response))
         .layer(CompressionLayer::new())
         .layer(cors(&opts.cors_origins))
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
@@ -86,6 +89,20 @@ fn cors(origins: &[String]) -> CorsLayer {
             .collect();
         layer.allow_origin(AllowOrigin::list(list))
     }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!(request_id = %crate::error::request_id(), "a request handler panicked");
+    let body = serde_json::json!({"errors": [{
+        "message": "internal server error",
+        "extensions": {"code": crate::error::code::INTERNAL_SERVER_ERROR}
+    }]});
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Gives each request an id (the client's `x-request-id`, or a new one), answers with it, logs

@@ -12,11 +12,14 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::client::{FetchError, RetryPolicy, UpstreamClient};
-use super::queries::{Bytes, HoursQuery, HoursVariables, MetaQuery, TokensQuery, TokensVariables};
+use super::queries::{
+    Bytes, HoursQuery, HoursVariables, Meta, MetaAfterQuery, MetaAfterVariables, MetaQuery,
+    TokensQuery, TokensVariables,
+};
 use super::transform::{self, InvalidRow};
 use crate::config::{Backfill, Sources};
 use crate::db::entity::{sync_state, upstream_meta};
-use crate::db::hours::{self, HourPage, PageOutcome};
+use crate::db::hours::{self, Coverage, HourPage, PageOutcome};
 use crate::db::state::{self, PassResult};
 use crate::db::{tokens, Db};
 use crate::metrics::Metrics;
@@ -127,10 +130,36 @@ enum TokenError {
 }
 
 impl TokenError {
+    /// The metric label: worth retrying soon, or not before something changes.
     fn kind(&self) -> &'static str {
         match self {
-            TokenError::Fetch(FetchError::Transient(_)) | TokenError::Db(_) => "transient",
-            _ => "permanent",
+            TokenError::Fetch(e) => fetch_kind(e),
+            TokenError::Db(_) => "transient",
+            TokenError::Invalid(_) => "permanent",
+        }
+    }
+}
+
+fn fetch_kind(e: &FetchError) -> &'static str {
+    match e {
+        FetchError::Transient(_) | FetchError::Cancelled => "transient",
+        FetchError::Permanent(_) => "permanent",
+    }
+}
+
+/// Why a token's metadata is missing after the metadata step.
+#[derive(Debug, Clone)]
+enum MetaProblem {
+    /// The upstream has no such token: its hours are not fetched.
+    Missing(String),
+    /// The metadata could not be fetched or stored this time; its hours still are.
+    Failed(String),
+}
+
+impl MetaProblem {
+    fn message(&self) -> &str {
+        match self {
+            MetaProblem::Missing(m) | MetaProblem::Failed(m) => m,
         }
     }
 }
@@ -209,7 +238,19 @@ impl NetworkPass<'_> {
         };
         let (block, head) = match self.meta().await {
             Ok(b) => b,
+            Err(FetchError::Cancelled) => {
+                report.tokens = tokens
+                    .iter()
+                    .map(|address| TokenReport {
+                        address: address.clone(),
+                        interrupted: true,
+                        ..Default::default()
+                    })
+                    .collect();
+                return report;
+            }
             Err(e) => {
+                self.count_error(fetch_kind(&e));
                 let msg = format!("upstream _meta failed: {e}");
                 for address in tokens {
                     report.tokens.push(
@@ -221,11 +262,11 @@ impl NetworkPass<'_> {
             }
         };
         report.block = Some(block);
-        let meta_errors = self.metadata(tokens, block).await;
+        let meta_problems = self.metadata(tokens, block).await;
         let jobs: Vec<_> = tokens
             .iter()
             .map(|address| {
-                let meta_error = meta_errors
+                let meta_error = meta_problems
                     .iter()
                     .find(|(a, _)| a == address)
                     .map(|(_, e)| e.clone());
@@ -254,17 +295,30 @@ impl NetworkPass<'_> {
         report
     }
 
-    /// Reads `_meta`, stores it, and returns the block to pin the pass to and the head's time.
+    /// Reads `_meta` — at or after the block of the previous pass, so that the mirror never
+    /// moves back — stores it, and returns the block to pin the pass to and the head's time.
     async fn meta(&self) -> Result<(i64, i64), FetchError> {
-        let op = MetaQuery::build(());
-        let answer = self
-            .client
-            .run(&op, self.shutdown)
+        let previous = state::upstream_meta(self.syncer.db.conn(), self.network())
             .await
-            .inspect_err(|e| self.count_error(e))?;
-        let meta = answer
-            .meta
-            .ok_or_else(|| FetchError::Permanent("the answer has no _meta".to_owned()))?;
+            .ok()
+            .flatten()
+            .map(|m| m.block_number);
+        let meta: Option<Meta> = match previous {
+            Some(block) => {
+                let op = MetaAfterQuery::build(MetaAfterVariables {
+                    block: clamp_i32(block),
+                });
+                self.client.run(&op, self.shutdown).await?.meta
+            }
+            None => {
+                self.client
+                    .run(&MetaQuery::build(()), self.shutdown)
+                    .await?
+                    .meta
+            }
+        };
+        let meta =
+            meta.ok_or_else(|| FetchError::Permanent("the answer has no _meta".to_owned()))?;
         let now = crate::db::now();
         let block = i64::from(meta.block.number);
         let head = meta.block.timestamp.map_or(now.timestamp(), i64::from);
@@ -288,7 +342,7 @@ impl NetworkPass<'_> {
     }
 
     /// Fetches and stores the metadata of `tokens`; returns the tokens it failed for, and why.
-    async fn metadata(&self, tokens: &[String], block: i64) -> Vec<(String, String)> {
+    async fn metadata(&self, tokens: &[String], block: i64) -> Vec<(String, MetaProblem)> {
         let mut failed = Vec::new();
         for chunk in tokens.chunks(METADATA_CHUNK) {
             let op = TokensQuery::build(TokensVariables {
@@ -299,12 +353,11 @@ impl NetworkPass<'_> {
             let answer = match self.client.run(&op, self.shutdown).await {
                 Ok(a) => a,
                 Err(e) => {
-                    self.count_error(&e);
-                    failed.extend(
-                        chunk
-                            .iter()
-                            .map(|a| (a.clone(), format!("token metadata: {e}"))),
-                    );
+                    if !matches!(e, FetchError::Cancelled) {
+                        self.count_error(fetch_kind(&e));
+                    }
+                    let problem = MetaProblem::Failed(format!("token metadata: {e}"));
+                    failed.extend(chunk.iter().map(|a| (a.clone(), problem.clone())));
                     continue;
                 }
             };
@@ -318,7 +371,7 @@ impl NetworkPass<'_> {
                     Err(e) => {
                         tracing::error!(error = %e, "invalid token metadata");
                         if let Some(a) = chunk.iter().find(|a| e.what.contains(a.as_str())) {
-                            failed.push((a.clone(), e.to_string()));
+                            failed.push((a.clone(), MetaProblem::Failed(e.to_string())));
                         }
                     }
                 }
@@ -329,7 +382,7 @@ impl NetworkPass<'_> {
                 if !seen {
                     failed.push((
                         address.clone(),
-                        format!("token {address} does not exist upstream"),
+                        MetaProblem::Missing(format!("token {address} does not exist upstream")),
                     ));
                 }
             }
@@ -341,11 +394,8 @@ impl NetworkPass<'_> {
             )
             .await
             {
-                failed.extend(
-                    chunk
-                        .iter()
-                        .map(|a| (a.clone(), format!("storing token metadata: {e}"))),
-                );
+                let problem = MetaProblem::Failed(format!("storing token metadata: {e}"));
+                failed.extend(chunk.iter().map(|a| (a.clone(), problem.clone())));
             }
         }
         failed
@@ -357,17 +407,14 @@ impl NetworkPass<'_> {
         address: &str,
         block: i64,
         head: i64,
-        meta_error: Option<String>,
+        meta_error: Option<MetaProblem>,
     ) -> TokenReport {
         let started = Instant::now();
         let mut report = TokenReport {
             address: address.to_owned(),
             ..Default::default()
         };
-        if let Some(e) = meta_error
-            .as_ref()
-            .filter(|e| e.contains("does not exist upstream"))
-        {
+        if let Some(MetaProblem::Missing(e)) = &meta_error {
             return self.finish(address, report, Err(e.clone())).await;
         }
         let result = self.hours(address, block, head, &mut report).await;
@@ -378,11 +425,11 @@ impl NetworkPass<'_> {
                 return report;
             }
             (Err(e), _) => {
-                self.count_error_kind(e.kind());
+                self.count_error(e.kind());
                 tracing::error!(error = %e, "token sync failed; retrying next pass");
                 Err(e.to_string())
             }
-            (Ok(()), Some(meta_error)) => Err(meta_error),
+            (Ok(()), Some(meta_error)) => Err(meta_error.message().to_owned()),
             (Ok(()), None) => Ok(()),
         };
         tracing::info!(
@@ -456,11 +503,7 @@ impl NetworkPass<'_> {
                 block: clamp_i32(block),
                 first: PAGE_SIZE,
             });
-            let answer = self.client.run(&op, self.shutdown).await.inspect_err(|e| {
-                if !matches!(e, FetchError::Cancelled) {
-                    self.count_error(e);
-                }
-            })?;
+            let answer = self.client.run(&op, self.shutdown).await?;
             if answer.token_hour_datas.len() > PAGE_SIZE as usize {
                 return Err(InvalidRow {
                     what: format!("tokenHourDatas page of {address}"),
@@ -478,10 +521,11 @@ impl NetworkPass<'_> {
                 (false, Some(u)) => Some(u - 1),
                 (false, None) => None,
             };
-            let covered_from = match range.covers {
-                Cover::OnFirstPage(c) if first_page => Some(c),
-                Cover::OnLastPage(c) if !full => Some(c),
-                _ => None,
+            let coverage = match range.covers {
+                Cover::OnFirstPage(c) if first_page => Coverage::From(c),
+                Cover::RestartOnFirstPage(c) if first_page => Coverage::RestartAt(c),
+                Cover::OnLastPage(c) if !full => Coverage::From(c),
+                _ => Coverage::Unchanged,
             };
             let page = HourPage {
                 network: self.network(),
@@ -489,7 +533,7 @@ impl NetworkPass<'_> {
                 first_hour: cursor,
                 last_hour,
                 rows: &rows,
-                covered_from,
+                coverage,
             };
             let tx = self.syncer.db.begin_write().await?;
             let outcome = hours::write_page(&tx, &page).await?;
@@ -509,15 +553,8 @@ impl NetworkPass<'_> {
         }
     }
 
-    fn count_error(&self, e: &FetchError) {
-        let kind = match e {
-            FetchError::Transient(_) => "transient",
-            _ => "permanent",
-        };
-        self.count_error_kind(kind);
-    }
-
-    fn count_error_kind(&self, kind: &str) {
+    /// Counts one failed token, metadata chunk or `_meta` read (after its retries).
+    fn count_error(&self, kind: &str) {
         self.syncer.metrics.add_sync_error(self.network(), kind);
     }
 }
@@ -531,6 +568,8 @@ fn clamp_i32(v: i64) -> i32 {
 enum Cover {
     /// The range runs to the head: from its first page on, `from` onwards is covered.
     OnFirstPage(i64),
+    /// Like `OnFirstPage`, after a hole of hours never fetched: coverage restarts at `from`.
+    RestartOnFirstPage(i64),
     /// The range ends where coverage already began: only its last page closes the hole.
     OnLastPage(i64),
     Nothing,
@@ -547,10 +586,17 @@ struct FetchRange {
 /// The ranges a token's pass fetches: everything from the backfill start the first time; after
 /// that, the recent hours from `newest stored − overlap` (the current hour keeps changing and
 /// late updates land there), plus any older hours when `BACKFILL` now reaches further back
-/// than the mirror has fetched.
+/// than the mirror has fetched. When the backfill start has moved past the newest stored hour
+/// (the sync was off for longer than the window), the hours in between were never fetched:
+/// coverage restarts at the backfill start, so that raising `BACKFILL` later fills them.
 fn plan(start: i64, saved: Option<&sync_state::Model>, overlap: Duration) -> Vec<FetchRange> {
     let overlap = (overlap.as_secs() as i64).div_euclid(3600) * 3600;
     match saved.and_then(|s| Some((s.covered_from?, s.newest_hour?))) {
+        Some((_, newest)) if start > newest => vec![FetchRange {
+            from: start,
+            until: None,
+            covers: Cover::RestartOnFirstPage(start),
+        }],
         Some((covered, newest)) => {
             let mut ranges = vec![FetchRange {
                 from: start.max(newest - overlap),
@@ -643,7 +689,15 @@ mod tests {
                 }
             ]
         );
-        // Newest stored hour before the backfill start: start there.
-        assert_eq!(plan(600 * H, Some(&s), overlap)[0].from, 600 * H);
+        // Newest stored hour before the backfill start (the sync was off for a long time):
+        // start there, and restart coverage, since the hours in between were never fetched.
+        assert_eq!(
+            plan(600 * H, Some(&s), overlap),
+            vec![FetchRange {
+                from: 600 * H,
+                until: None,
+                covers: Cover::RestartOnFirstPage(600 * H)
+            }]
+        );
     }
 }

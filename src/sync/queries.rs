@@ -30,6 +30,23 @@ pub struct MetaQuery {
     pub meta: Option<Meta>,
 }
 
+#[derive(cynic::QueryVariables, Debug)]
+pub struct MetaAfterVariables {
+    /// The block of the previous pass: the head may not be older.
+    pub block: i32,
+}
+
+/// `_meta` of a head at or after the previous pass's block, so that an indexer lagging behind
+/// the one that answered last time cannot roll the mirror back (it answers "not yet
+/// available", a transient error).
+#[derive(cynic::QueryFragment, Debug)]
+#[cynic(graphql_type = "Query", variables = "MetaAfterVariables")]
+pub struct MetaAfterQuery {
+    #[arguments(block: { number_gte: $block })]
+    #[cynic(rename = "_meta")]
+    pub meta: Option<Meta>,
+}
+
 #[derive(cynic::QueryFragment, Debug)]
 #[cynic(graphql_type = "_Meta_")]
 pub struct Meta {
@@ -182,5 +199,10 @@ mod tests {
         });
         assert!(op.query.contains("id_in: $ids"), "{}", op.query);
         assert!(MetaQuery::build(()).query.contains("_meta"));
+        let pinned = MetaAfterQuery::build(MetaAfterVariables { block: 7 }).query;
+        assert!(
+            pinned.contains("_meta(block: {number_gte: $block})"),
+            "{pinned}"
+        );
     }
 }

@@ -103,7 +103,13 @@ pub async fn run(
 ) {
     let mut waiting_logged = false;
     while !shutdown.is_cancelled() {
-        if lock.acquire().await {
+        // Trying the lock may wait on an unreachable database: never past the shutdown signal,
+        // never longer than a few seconds.
+        let may_sync = tokio::select! {
+            got = tokio::time::timeout(Duration::from_secs(10), lock.acquire()) => got.unwrap_or(false),
+            _ = shutdown.cancelled() => break,
+        };
+        if may_sync {
             waiting_logged = false;
             let report = syncer.sync_once(&shutdown).await;
             tracing::info!(

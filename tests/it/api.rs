@@ -8,7 +8,7 @@ use std::str::FromStr;
 use bigdecimal::{BigDecimal, RoundingMode};
 use chrono::{Datelike, TimeZone, Utc};
 use serde_json::{json, Value};
-use tokenmirror::db::hours::{self, HourPage, HourRow};
+use tokenmirror::db::hours::{self, Coverage, HourPage, HourRow};
 use tokenmirror::db::tokens::{self, TokenMeta};
 use tokenmirror::decimal::Decimal;
 
@@ -140,7 +140,7 @@ async fn seeded(t: TestDb) -> (TestApp, Vec<HourRow>) {
             first_hour: T0,
             last_hour: None,
             rows: &rows,
-            covered_from: Some(T0),
+            coverage: Coverage::From(T0),
         },
     )
     .await
@@ -452,6 +452,11 @@ async fn bad_input_is_refused_with_codes(t: TestDb) {
         ),
         (
             format!("address: \"{TOKEN}\", from: \"{ok_from}\", interval: 4"),
+            "BAD_USER_INPUT",
+            "interval",
+        ),
+        (
+            format!("address: \"{TOKEN}\", from: \"{ok_from}\", interval: \"1é\""),
             "BAD_USER_INPUT",
             "interval",
         ),

@@ -11,13 +11,30 @@ use crate::support::{create_pg_database, drop_pg_database};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tokenmirror");
 
+/// Configuration a developer's shell may have set; the tests pass everything as flags.
+const ENV: [&str; 9] = [
+    "DATABASE_URL",
+    "UPSTREAMS",
+    "TOKENS",
+    "GRAPH_API_KEY",
+    "BACKFILL",
+    "OVERLAP",
+    "SYNC_INTERVAL",
+    "SYNC_CONCURRENCY",
+    "LISTEN_ADDR",
+];
+
+fn command() -> Command {
+    let mut c = Command::new(BIN);
+    for var in ENV {
+        c.env_remove(var);
+    }
+    c.env("LOG_LEVEL", "warn");
+    c
+}
+
 fn tokenmirror(args: &[&str]) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env_remove("DATABASE_URL")
-        .env("LOG_LEVEL", "warn")
-        .output()
-        .expect("run tokenmirror")
+    command().args(args).output().expect("run tokenmirror")
 }
 
 #[test]
@@ -42,6 +59,7 @@ fn help_lists_every_option_with_its_environment_variable() {
         "MAX_COMPLEXITY",
         "MAX_BODY_BYTES",
         "REQUEST_TIMEOUT",
+        "SYNC_CONCURRENCY",
         "LOG_FORMAT",
         "LOG_LEVEL",
     ] {
@@ -96,10 +114,9 @@ async fn migrate_is_harmless_to_repeat_on_both_backends() {
     }
     drop_pg_database(&admin, &name);
     // Without configuration it creates ./tokenmirror.db.
-    let out = Command::new(BIN)
+    let out = command()
         .arg("migrate")
         .current_dir(dir.path())
-        .env_remove("DATABASE_URL")
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -177,9 +194,8 @@ async fn serve_stops_cleanly_on_sigterm() {
         l.local_addr().unwrap().port()
     };
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(BIN)
+    let mut child = command()
         .args(["serve", "--database-url", &db, "--listen-addr", &addr])
-        .env("LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -186,6 +186,8 @@ on_both_backends! {
     permanent_error_stays_with_its_token => permanent_error_stays_with_its_token;
     reorgs_delete_and_backfill_can_grow => reorgs_delete_and_backfill_can_grow;
     frozen_clock_in_the_past_still_backfills => frozen_clock_in_the_past_still_backfills;
+    a_long_pause_leaves_no_hole => a_long_pause_leaves_no_hole;
+    a_lagging_indexer_cannot_roll_back => a_lagging_indexer_cannot_roll_back;
 }
 
 async fn backfill_is_exact_and_idempotent(t: TestDb) {
@@ -400,6 +402,46 @@ async fn frozen_clock_in_the_past_still_backfills(t: TestDb) {
     assert!(rows.last().unwrap().period_start_unix <= past);
 }
 
+/// After the sync was off for longer than the backfill window, the hours in between were never
+/// fetched; raising `BACKFILL` later fetches them (no silent hole).
+async fn a_long_pause_leaves_no_hole(t: TestDb) {
+    let sim = simulator(sim_args(17, 2, 90, NOW)).await;
+    assert!(pass(&syncer(&t, &sim, 7)).await.all_ok());
+    let later = NOW + 30 * 86_400;
+    sim.sim.set_now(later);
+    assert!(pass(&syncer(&t, &sim, 7)).await.all_ok());
+    assert!(pass(&syncer(&t, &sim, 60)).await.all_ok());
+    let from = (later - 60 * 86_400).div_euclid(3600) * 3600;
+    for token in sim.sim.token_addresses() {
+        let want = upstream_rows(&sim, &token, from).await;
+        let got = as_tuples(&stored(&t, &token, from).await);
+        assert_eq!(got.len(), want.len(), "{token}: rows in the last 60 days");
+        assert!(
+            got == want,
+            "{token}: stored rows differ from the upstream's"
+        );
+    }
+}
+
+/// An indexer behind the one that answered the previous pass cannot roll the mirror back: its
+/// `_meta` is refused as not yet available, and nothing stored changes.
+async fn a_lagging_indexer_cannot_roll_back(t: TestDb) {
+    let sim = simulator(sim_args(18, 2, 10, NOW + 5 * 3600)).await;
+    assert!(pass(&syncer(&t, &sim, 7)).await.all_ok());
+    let token = sim.sim.token_addresses()[0].clone();
+    let before = stored(&t, &token, 0).await;
+    sim.sim.set_now(NOW);
+    let report = pass(&syncer(&t, &sim, 7)).await;
+    assert!(!report.all_ok());
+    let error = report.token(NET, &token).unwrap().error.clone().unwrap();
+    assert!(error.contains("not yet available"), "{error}");
+    assert_eq!(
+        stored(&t, &token, 0).await,
+        before,
+        "nothing was rolled back"
+    );
+}
+
 /// Only one process syncs a PostgreSQL database; another takes over when it stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_one_process_syncs_a_postgres_database() {
@@ -447,10 +489,29 @@ async fn the_api_key_stays_secret() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     const KEY: &str = "k3y-that-must-never-leak-0123456789";
+    // An upstream that always answers 502 (retried, logged), and a closed port (a connection
+    // error, whose message names the endpoint), both with the key in their URL; and The Graph's
+    // gateway with the key (unreachable from here, or refusing it: the pass fails either way).
+    let stub = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stub_addr = stub.local_addr().unwrap();
+    let router = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::BAD_GATEWAY, "bad gateway") });
+    tokio::spawn(async move { axum::serve(stub, router).await });
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
     let args = tokenmirror::config::UpstreamArgs {
-        upstreams: "base".parse().unwrap(),
+        upstreams: format!(
+            "stub=http://{stub_addr}/api/{KEY}/subgraphs/id/x,\
+             closed=http://{closed}/graphql?api_key={KEY},base"
+        )
+        .parse()
+        .unwrap(),
         graph_api_key: Some(KEY.parse().unwrap()),
-        tokens: "0x4200000000000000000000000000000000000006"
+        tokens: "stub:0x4200000000000000000000000000000000000006,\
+                 closed:0x4200000000000000000000000000000000000006,\
+                 base:0x4200000000000000000000000000000000000006"
             .parse()
             .unwrap(),
     };
@@ -465,28 +526,44 @@ async fn the_api_key_stays_secret() {
         settings,
         Arc::new(Default::default()),
     );
-    // The gateway is out of reach from here (or refuses the key): either way the pass fails.
     let report = s.sync_once(&CancellationToken::new()).await;
     assert!(!report.all_ok());
-    let error = report.networks[0].tokens[0].error.clone().unwrap();
+    let errors: Vec<String> = report
+        .networks
+        .iter()
+        .flat_map(|n| &n.tokens)
+        .map(|t| t.error.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(errors.len(), 3);
+    assert!(errors.iter().all(|e| !e.is_empty()), "{errors:?}");
+    let closed_error = &report
+        .token("closed", "0x4200000000000000000000000000000000000006")
+        .unwrap()
+        .error;
     assert!(
-        error.contains("https://gateway.thegraph.com/api/***/subgraphs/id/"),
-        "the error names the endpoint, redacted: {error}"
+        closed_error
+            .as_deref()
+            .unwrap_or("")
+            .contains(&format!("http://{closed}/…")),
+        "a connection error names the endpoint without its path: {closed_error:?}"
     );
-    assert!(!error.contains(KEY), "{error}");
+    for e in &errors {
+        assert!(!e.contains(KEY), "{e}");
+    }
     let states = state::all_sync_states(t.db.conn()).await.unwrap();
     assert!(!format!("{states:?}").contains(KEY));
-    let app = crate::support::TestApp::start(t, &["base"]).await;
+    let app = crate::support::TestApp::start(t, &["stub", "closed", "base"]).await;
     let status = app.gql("{ syncStatus { lastError } }", json!({})).await;
-    assert!(
-        status["data"]["syncStatus"][0]["lastError"].is_string(),
+    assert_eq!(
+        status["data"]["syncStatus"].as_array().map(Vec::len),
+        Some(3),
         "{status}"
     );
     assert!(!status.to_string().contains(KEY));
     let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(
-        logged.contains("upstream"),
-        "the failure was logged: {logged}"
+        logged.contains("retrying") && logged.contains(&format!("http://{stub_addr}/…")),
+        "the retries were logged with the endpoint: {logged}"
     );
     assert!(!logged.contains(KEY), "the key leaked into the log");
 }

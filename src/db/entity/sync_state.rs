@@ -17,6 +17,7 @@ pub struct Model {
     pub covered_from: Option<i64>,
     /// Rows inserted or changed by the sync, over the token's life.
     pub rows_synced: i64,
+    /// When the last pass over this token ended, successful or not.
     pub last_attempt_at: Option<DateTimeUtc>,
     pub last_success_at: Option<DateTimeUtc>,
     /// Why the last failed pass failed; cleared by the next success.
