@@ -80,7 +80,7 @@ pub async fn start_server(
 }
 
 /// `(network, address)` of every configured token.
-pub fn token_pairs(sources: &Sources) -> Vec<(String, String)> {
+fn token_pairs(sources: &Sources) -> Vec<(String, String)> {
     sources
         .tokens
         .iter()

@@ -74,7 +74,7 @@ impl Default for Metrics {
         );
         registry.register(
             "sync_errors",
-            "Sync failures by network and kind (transient retries, permanent token errors)",
+            "Sync failures, after retries, by network and kind (transient or permanent)",
             sync_errors.clone(),
         );
         registry.register(
