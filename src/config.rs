@@ -207,13 +207,13 @@ pub struct SimArgs {
     #[arg(long, env = "SIM_SEED", default_value_t = 1)]
     pub seed: u64,
     /// Number of simulated tokens.
-    #[arg(long, env = "SIM_TOKENS", default_value_t = 5)]
+    #[arg(long, env = "SIM_TOKENS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=10_000))]
     pub tokens: u32,
     /// Hourly rows exist for hours starting in [now - HISTORY, now], gaps aside.
     #[arg(long, env = "SIM_HISTORY", default_value = "400d", value_parser = parse_duration)]
     pub history: Duration,
     /// Freeze the clock at this unix time (the data is then static).
-    #[arg(long, env = "SIM_NOW")]
+    #[arg(long, env = "SIM_NOW", value_parser = parse_sim_now)]
     pub now: Option<i64>,
     /// Run the clock this many times faster than the wall clock.
     #[arg(long, env = "SIM_SPEED", default_value_t = 1.0, value_parser = parse_speed)]
@@ -605,6 +605,20 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--now`: a unix time on the simulated chain, which starts at Ethereum's genesis block
+/// (2015-07-30T15:26:13Z), and before the year 10000.
+fn parse_sim_now(s: &str) -> Result<i64, String> {
+    const LAST: i64 = 253_402_300_799;
+    match s.parse::<i64>() {
+        Ok(t) if (crate::simulator::GENESIS_UNIX..=LAST).contains(&t) => Ok(t),
+        _ => Err(format!(
+            "{s:?} is not a time on the simulated chain: write unix seconds from {} \
+             (2015-07-30, its genesis block) to {LAST}",
+            crate::simulator::GENESIS_UNIX
+        )),
+    }
+}
+
 fn parse_speed(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(k) if k.is_finite() && k > 0.0 && k <= 1e6 => Ok(k),
@@ -926,5 +940,23 @@ mod tests {
             (a.latency, a.lag, a.max_skip, a.corrupt_token),
             (b.latency, b.lag, b.max_skip, b.corrupt_token)
         );
+    }
+
+    #[test]
+    fn the_simulated_clock_starts_at_genesis() {
+        let parse = |now: &str| {
+            Cli::try_parse_from([
+                "tokenmirror".to_owned(),
+                "simulate".to_owned(),
+                format!("--now={now}"),
+            ])
+        };
+        assert!(parse("1600000000").is_ok());
+        assert!(parse("1438269973").is_ok());
+        for bad in ["1438269972", "0", "-5", "253402300800", "soon"] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains("genesis"), "{bad}: {e}");
+        }
+        assert!(Cli::try_parse_from(["tokenmirror", "simulate", "--tokens", "10001"]).is_err());
     }
 }

@@ -28,6 +28,8 @@ pub struct World<'a> {
     /// Index of the token whose hourly rows are served malformed.
     pub corrupt: Option<u32>,
     pub max_skip: u64,
+    /// `--history` in seconds.
+    pub history: i64,
     pub store: &'a Store,
     /// `(token, hour)` rows removed by a simulated reorg.
     pub hidden: &'a HashSet<(u32, i64)>,
@@ -155,7 +157,14 @@ impl TokenSource for View<'_> {
     fn meta(&self, i: usize) -> &TokenMeta {
         self.metas[i].get_or_init(|| {
             let p = &self.world.tokens[i];
-            TokenMeta::at(self.world.seed, p, self.world.store, self.t, self.live(i))
+            TokenMeta::at(
+                self.world.seed,
+                p,
+                self.world.store,
+                self.t,
+                self.live(i),
+                self.world.history,
+            )
         })
     }
 }

@@ -57,6 +57,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::{SimArgs, SimulateArgs};
 use clock::Clock;
+pub use clock::GENESIS_UNIX;
 use market::TokenParams;
 use rows::Store;
 
@@ -74,6 +75,8 @@ struct Inner {
     max_skip: u64,
     latency: Duration,
     clock: Clock,
+    /// `--history` in seconds: rows exist for hours starting in `[now - history, now]`.
+    history: i64,
     store: RwLock<Store>,
     hidden: RwLock<HashSet<(u32, i64)>>,
     /// The fail rate's `f64` bits (changeable while serving).
@@ -91,7 +94,7 @@ impl Simulator {
         let lag = i64::try_from(args.lag.as_secs()).unwrap_or(i64::MAX);
         let clock = Clock::new(args.now, args.speed, lag);
         let history = i64::try_from(args.history.as_secs()).unwrap_or(i64::MAX);
-        let first_hour = clock.now().saturating_sub(history).div_euclid(3600);
+        let first_hour = window_start(clock.now(), history);
         let until = head_hour(&clock).max(first_hour);
         let store = Store::new(&tokens, first_hour, until);
         Simulator {
@@ -103,6 +106,7 @@ impl Simulator {
                 max_skip: args.max_skip,
                 latency: args.latency,
                 clock,
+                history,
                 store: RwLock::new(store),
                 hidden: RwLock::new(HashSet::new()),
                 fail_rate: AtomicU64::new(args.fail_rate.clamp(0.0, 1.0).to_bits()),
@@ -196,7 +200,7 @@ impl Simulator {
         };
         let inner = &self.inner;
         let head = inner.clock.head();
-        let store = self.store_until(head_hour(&inner.clock));
+        let store = self.current_store();
         let hidden = inner
             .hidden
             .read()
@@ -207,24 +211,33 @@ impl Simulator {
             deployment: &inner.deployment,
             corrupt: inner.corrupt,
             max_skip: inner.max_skip,
+            history: inner.history,
             store: &store,
             hidden: &hidden,
         };
         exec::execute(&world, &nodes, head).unwrap_or_else(|errors| error::errors_json(&errors))
     }
 
-    /// The store, first completed up to hour `until` (the clock only ever adds hours).
-    fn store_until(&self, until: i64) -> RwLockReadGuard<'_, Store> {
-        let lock = &self.inner.store;
+    /// The store as of the clock: its window starting `--history` before now, complete up to
+    /// the indexed head's hour. Only a new hour (or a clock moved by a test) changes it.
+    fn current_store(&self) -> RwLockReadGuard<'_, Store> {
+        let inner = &self.inner;
+        let first = window_start(inner.clock.now(), inner.history);
+        let until = head_hour(&inner.clock).max(first);
+        let lock = &inner.store;
         {
             let store = lock.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if store.complete_until >= until {
+            if store.first_hour == first && store.complete_until >= until {
                 return store;
             }
         }
-        lock.write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .extend(&self.inner.tokens, until);
+        {
+            let mut store = lock
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            store.start_at(&inner.tokens, first);
+            store.extend(&inner.tokens, until);
+        }
         lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -243,6 +256,12 @@ impl Simulator {
     fn next_request(&self) -> u64 {
         self.inner.requests.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// The first hour of the history window: the first hour starting at or after `now - history`.
+fn window_start(now: i64, history: i64) -> i64 {
+    let start = now.saturating_sub(history);
+    start.div_euclid(3600) + i64::from(start.rem_euclid(3600) != 0)
 }
 
 /// The hour the indexed head's block falls in.

@@ -93,11 +93,12 @@ impl Num {
             Some(d) => (true, d),
             None => (false, text.as_str()),
         };
-        Ok(Num::new(
-            negative,
+        let (digits, point) = round_significant(
             digits.as_bytes(),
             (digits.len() as i64).saturating_sub(scale),
-        ))
+            negative,
+        );
+        Ok(Num::new(negative, &digits, point))
     }
 
     /// A `BigInt` filter value, refused with num-bigint's messages when it does not parse.
@@ -133,6 +134,36 @@ impl Num {
             magnitude
         }
     }
+}
+
+/// Significant digits graph-node keeps of a BigDecimal.
+const SIGNIFICANT: usize = 34;
+
+/// Rounds `0.digits × 10^point` to 34 significant digits as graph-node does with every
+/// BigDecimal it reads (the `bigdecimal` crate's `with_prec`): a positive value is rounded half
+/// up on the first dropped digit, a negative one is cut towards zero.
+fn round_significant(digits: &[u8], point: i64, negative: bool) -> (Vec<u8>, i64) {
+    let lead = digits.iter().take_while(|d| **d == b'0').count();
+    let digits = &digits[lead..];
+    let point = point.saturating_sub(lead as i64);
+    if digits.len() <= SIGNIFICANT {
+        return (digits.to_vec(), point);
+    }
+    let mut kept = digits[..SIGNIFICANT].to_vec();
+    if !negative && digits[SIGNIFICANT] >= b'5' {
+        for d in kept.iter_mut().rev() {
+            if *d == b'9' {
+                *d = b'0';
+            } else {
+                *d += 1;
+                return (kept, point);
+            }
+        }
+        // All nines: 0.999… becomes 0.1 × 10 (the zeros are trimmed by `Num::new`).
+        kept.insert(0, b'1');
+        return (kept, point.saturating_add(1));
+    }
+    (kept, point)
 }
 
 /// Compares a served decimal with a filter value.

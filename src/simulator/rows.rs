@@ -3,8 +3,8 @@
 //!
 //! A completed hour never changes, so its row is computed once and kept; the hour the clock is
 //! in (the live hour) is aggregated from the events up to the clock on every request. Rows are
-//! computed for every hour from the window's first hour on, and the store only grows when the
-//! clock reaches a new hour.
+//! computed for every hour from the window's first hour on; the store grows when the clock
+//! reaches a new hour and drops the hours that leave the history window.
 
 use super::market::{Event, TokenParams, WalkState};
 use super::noise::hash;
@@ -195,6 +195,27 @@ impl Store {
         };
         store.extend(tokens, until);
         store
+    }
+
+    /// Moves the window's first hour to `first`: older rows are dropped (the history window
+    /// follows the clock), and a window that starts earlier than the stored one (a clock moved
+    /// back) or after everything stored is computed afresh. Rows depend only on the token and
+    /// the hour, never on where the window starts.
+    pub fn start_at(&mut self, tokens: &[TokenParams], first: i64) {
+        if first == self.first_hour {
+            return;
+        }
+        if first < self.first_hour || first > self.complete_until {
+            *self = Store::new(tokens, first, first);
+            return;
+        }
+        let drop_states = (first - self.first_hour) as usize;
+        for series in &mut self.series {
+            let drop_rows = series.rows.partition_point(|r| r.hour < first);
+            series.rows.drain(..drop_rows);
+            series.states.drain(..drop_states);
+        }
+        self.first_hour = first;
     }
 
     /// Computes the rows of the hours before `until` that are not stored yet.

@@ -6,9 +6,12 @@ use super::market::{self, TokenParams};
 use super::noise::hash;
 use super::rows::{Dec, HourRow, Store};
 
-/// Hour index of 2021-05-05 00:00 UTC, when Uniswap v3 launched: the simulated tokens trade from
-/// then on, and their cumulative totals count the hours before the window at the mean rate.
+/// Hour index of 2021-05-05 00:00 UTC, when Uniswap v3 launched: the simulated tokens' cumulative
+/// totals count from then on, at the mean rate, or from 90 days before the history window when
+/// that is earlier, so that a token's totals always exceed what its served rows add up to.
 const LAUNCH_HOUR: i64 = 450_048;
+/// How long a token traded before its history window, at the earliest.
+const BEFORE_WINDOW: i64 = 90 * 86_400;
 
 /// A token's fields as served at one time.
 #[derive(Debug, Clone)]
@@ -30,22 +33,26 @@ pub struct TokenMeta {
 }
 
 impl TokenMeta {
-    /// Computes `p`'s fields at unix time `t`, given the live hour's row at `t` (if any).
+    /// Computes `p`'s fields at unix time `t`, given the live hour's row at `t` (if any) and the
+    /// simulator's `--history` in seconds.
     pub fn at(
         seed: u64,
         p: &TokenParams,
         store: &Store,
         t: i64,
         live: Option<&HourRow>,
+        history: i64,
     ) -> TokenMeta {
         let hour = t.div_euclid(3600);
         let token = p.index as usize;
         let last_stored = store.last_before(token, hour.min(store.complete_until));
         let last = live.or(last_stored);
 
-        // Running totals grow with the clock alone (not with the history window, which moves
-        // with it), so they never go down and a lagging head reports the totals of its own time.
-        let hours_live = ((t - LAUNCH_HOUR * 3600).max(0) as f64) / 3600.0;
+        // Running totals never go down as the clock moves (`t - since` does not decrease), and a
+        // lagging head reports the totals of its own time.
+        let since =
+            (LAUNCH_HOUR * 3600).min(t.saturating_sub(history).saturating_sub(BEFORE_WINDOW));
+        let hours_live = ((t - since).max(0) as f64) / 3600.0;
         let volume_usd = hours_live * p.mean_volume_usd_per_hour();
         let events = (hours_live * p.mean_events_per_hour()) as u64;
 

@@ -966,6 +966,106 @@ async fn the_live_hour_grows_and_new_hours_appear() {
     up.handle.stop().await;
 }
 
+/// Rows exist exactly for the hours starting in `[now - history, now]`, and that window moves
+/// with the clock (forward, and back again).
+#[tokio::test]
+async fn the_history_window_follows_the_clock() {
+    const HOUR: i64 = 3600;
+    // The first hour starting at or after `now - history`.
+    let window_start = |now: i64, days: i64| {
+        let start = now - days * DAY as i64;
+        start.div_euclid(HOUR) * HOUR + if start % HOUR == 0 { 0 } else { HOUR }
+    };
+    let up = start(args(2)).await;
+    let token = up.tokens()[0].clone();
+    let oldest = |now: i64| {
+        let up = &up;
+        let token = token.clone();
+        async move {
+            up.sim().set_now(now);
+            let rows = up.all_rows(&token, "id").await;
+            let first = rows[0]["periodStartUnix"].as_i64().unwrap();
+            let last = rows.last().unwrap()["periodStartUnix"].as_i64().unwrap();
+            (first, last, rows.len() as i64)
+        }
+    };
+    assert_ne!(NOW % HOUR, 0, "the test needs a clock inside an hour");
+    for now in [NOW, NOW + 3 * DAY as i64 + 1234, NOW - 5 * DAY as i64, NOW] {
+        let (first, last, n) = oldest(now).await;
+        let start = window_start(now, 2);
+        assert!(
+            first >= start,
+            "a row before the window at {now}: {first} < {start}"
+        );
+        assert!(
+            first < start + 12 * HOUR,
+            "the window starts late at {now}: {first}"
+        );
+        assert!(last <= now && n <= 49, "at {now}: last {last}, {n} rows");
+        // The hour holding `now - history` started before it: it is not served.
+        let q = format!(
+            r#"{{ tokenHourData(id: "{token}-{}") {{ id }} }}"#,
+            (start - HOUR) / HOUR
+        );
+        assert!(up.data(&q).await["tokenHourData"].is_null(), "{q}");
+    }
+    up.handle.stop().await;
+}
+
+/// Filter values are rounded to 34 significant digits before they are compared, as graph-node
+/// reads every BigDecimal: a longer value matches the served row it rounds to.
+#[tokio::test]
+async fn long_decimal_filter_values_are_rounded_like_graph_node() {
+    let up = start(args(2)).await;
+    let token = up.tokens()[0].clone();
+    let rows = up.all_rows(&token, "id close").await;
+    let row = rows
+        .iter()
+        .find(|r| {
+            let c = r["close"].as_str().unwrap();
+            c.contains('.') && c.trim_start_matches(['0', '.']).replace('.', "").len() == 34
+        })
+        .expect("a close with 34 significant digits");
+    let close = row["close"].as_str().unwrap();
+    let ids = |op: &str, value: String| {
+        let q = format!(
+            r#"{{ tokenHourDatas(first: 1000, where: {{token: "{token}", {op}: "{value}"}}) {{ id }} }}"#
+        );
+        let up = &up;
+        async move { ids(&up.data(&q).await["tokenHourDatas"]) }
+    };
+    let id = row["id"].as_str().unwrap().to_owned();
+    // A 35th digit below 5 rounds down to the served value; 5 and above rounds up past it.
+    assert_eq!(ids("close", format!("{close}4")).await, vec![id.clone()]);
+    assert!(!ids("close_lt", format!("{close}4")).await.contains(&id));
+    assert!(ids("close", format!("{close}5")).await.is_empty());
+    assert!(ids("close_lt", format!("{close}5")).await.contains(&id));
+    up.handle.stop().await;
+}
+
+/// A token's running totals are never below what its own served hourly rows add up to, even
+/// when the clock is before Uniswap v3's launch.
+#[tokio::test]
+async fn token_totals_cover_the_served_rows() {
+    for now in [1_600_000_000, NOW] {
+        let mut a = args(3);
+        a.now = Some(now);
+        let up = start(a).await;
+        let totals = up.data("{ tokens { id volumeUSD feesUSD txCount } }").await;
+        for t in totals["tokens"].as_array().unwrap() {
+            let token = t["id"].as_str().unwrap();
+            let rows = up.all_rows(token, "volumeUSD feesUSD").await;
+            assert!(!rows.is_empty());
+            for f in ["volumeUSD", "feesUSD"] {
+                let sum: BigDecimal = rows.iter().map(|r| dec(&r[f])).sum();
+                assert!(dec(&t[f]) >= sum, "{token} {f} at {now}: {} < {sum}", t[f]);
+            }
+            assert!(dec(&t["txCount"]) >= rows.len() as u64);
+        }
+        up.handle.stop().await;
+    }
+}
+
 /// Running totals (volume, fees, transactions) never go down as the clock moves, whatever the
 /// history window, and a lagging head reports the totals of its own time.
 #[tokio::test]
