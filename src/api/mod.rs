@@ -5,6 +5,7 @@
 //! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars.
 
 pub mod candles;
+mod order;
 pub mod scalars;
 pub mod status;
 pub mod tokens;
@@ -136,6 +137,7 @@ pub fn schema(ctx: ApiContext, limits: Limits) -> ApiSchema {
         .limit_recursive_depth(limits.max_depth.saturating_mul(2).max(64))
         .limit_complexity(limits.max_complexity)
         .extension(ErrorCodes)
+        .extension(FieldOrder)
         .finish()
 }
 
@@ -168,6 +170,9 @@ impl Extension for ErrorCodes {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|mut e| {
+            if e.message.starts_with(TOO_DEEP) {
+                explain_too_deep(&mut e, query);
+            }
             ensure_code(&mut e, code::GRAPHQL_PARSE_FAILED);
             e
         })
@@ -196,6 +201,116 @@ impl Extension for ErrorCodes {
         let mut resp = next.run(ctx, operation_name).await;
         for e in &mut resp.errors {
             ensure_code(e, code::BAD_USER_INPUT);
+        }
+        resp
+    }
+}
+
+/// How async-graphql's guard against runaway nesting, checked while parsing, starts its message.
+const TOO_DEEP: &str = "The recursion depth of the query cannot be greater than";
+
+/// A document that parses but nests too deep, or whose fragments spread each other in a cycle,
+/// fails validation, not parsing; a cycle is named.
+fn explain_too_deep(e: &mut ServerError, query: &str) {
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return;
+    };
+    if let Some(cycle) = fragment_cycle(&doc) {
+        e.message = format!(
+            "Cannot spread fragment \"{}\" within itself (via {}): fragments must not form a cycle",
+            cycle[0],
+            cycle
+                .iter()
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(" → ")
+        );
+    }
+    ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
+}
+
+/// A chain of fragments that spreads its first one again, if the document has one.
+fn fragment_cycle(doc: &ExecutableDocument) -> Option<Vec<String>> {
+    use async_graphql::parser::types::{Selection, SelectionSet};
+
+    fn spreads<'d>(set: &'d SelectionSet, out: &mut Vec<&'d str>) {
+        for s in &set.items {
+            match &s.node {
+                Selection::Field(f) => spreads(&f.node.selection_set.node, out),
+                Selection::FragmentSpread(f) => out.push(f.node.fragment_name.node.as_str()),
+                Selection::InlineFragment(f) => spreads(&f.node.selection_set.node, out),
+            }
+        }
+    }
+    fn walk<'d>(
+        doc: &'d ExecutableDocument,
+        name: &'d str,
+        path: &mut Vec<&'d str>,
+        done: &mut HashSet<&'d str>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| *p == name) {
+            let mut cycle: Vec<String> = path[i..].iter().map(|s| (*s).to_owned()).collect();
+            cycle.push(name.to_owned());
+            return Some(cycle);
+        }
+        if !done.insert(name) {
+            return None;
+        }
+        let fragment = doc.fragments.get(name)?;
+        let mut next = Vec::new();
+        spreads(&fragment.node.selection_set.node, &mut next);
+        path.push(name);
+        let found = next.into_iter().find_map(|n| walk(doc, n, path, done));
+        path.pop();
+        found
+    }
+    let mut done = HashSet::new();
+    doc.fragments
+        .keys()
+        .find_map(|name| walk(doc, name.as_str(), &mut Vec::new(), &mut done))
+}
+
+/// Answers with fields in the order the query asked for them (see [`order`]): keeps each
+/// request's parsed document for the execute hook.
+struct FieldOrder;
+
+impl ExtensionFactory for FieldOrder {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(FieldOrderExtension::default())
+    }
+}
+
+#[derive(Default)]
+struct FieldOrderExtension {
+    doc: std::sync::Mutex<Option<ExecutableDocument>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for FieldOrderExtension {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let doc = next.run(ctx, query, variables).await?;
+        if let Ok(mut slot) = self.doc.lock() {
+            *slot = Some(doc.clone());
+        }
+        Ok(doc)
+    }
+
+    async fn execute(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        operation_name: Option<&str>,
+        next: NextExecute<'_>,
+    ) -> Response {
+        let mut resp = next.run(ctx, operation_name).await;
+        let doc = self.doc.lock().ok().and_then(|mut slot| slot.take());
+        if let Some(doc) = doc {
+            order::reorder(&mut resp.data, &doc, operation_name);
         }
         resp
     }

@@ -7,6 +7,7 @@
 //! `application/json` every GraphQL answer is 200, as legacy clients expect.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -77,9 +78,34 @@ fn not_acceptable() -> Response {
 }
 
 /// `POST /graphql`.
-pub async fn post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     let Some(answer) = negotiate(&headers) else {
         return not_acceptable();
+    };
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return request_error(
+                answer,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than this server accepts (MAX_BODY_BYTES): send a \
+                 smaller query, or use variables",
+            )
+        }
+        Err(rejection) => {
+            return request_error(
+                answer,
+                rejection.status(),
+                &format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            )
+        }
     };
     if let Err((status, msg)) = check_content_type(&headers) {
         return request_error(answer, status, &msg);
@@ -260,11 +286,18 @@ fn is_mutation(req: &async_graphql::Request) -> bool {
 }
 
 async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) -> Response {
-    let resp = state.schema.execute(req).await;
+    let mut resp = state.schema.execute(req).await;
     // A response without data whose errors carry no path never reached execution.
     let not_executed = !resp.errors.is_empty()
         && resp.data == async_graphql::Value::Null
         && resp.errors.iter().all(|e| e.path.is_empty());
+    if not_executed {
+        // Choosing the operation ("Unknown operation named …", "Operation name required") fails
+        // outside the schema's hooks: the document is fine, the request does not fit it.
+        for e in &mut resp.errors {
+            crate::error::ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
+        }
+    }
     let status = if answer == Answer::GraphqlResponseJson && not_executed {
         StatusCode::BAD_REQUEST
     } else {
@@ -284,6 +317,19 @@ async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) 
         body,
     )
         .into_response()
+}
+
+/// `/graphql` with a method other than GET, POST or OPTIONS (CORS preflight).
+pub async fn method_not_allowed(headers: HeaderMap) -> Response {
+    let answer = negotiate(&headers).unwrap_or(Answer::Json);
+    let mut resp = request_error(
+        answer,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "/graphql answers GET (queries) and POST: use one of them",
+    );
+    resp.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
+    resp
 }
 
 /// Whether a GET request comes from a browser that wants a page rather than JSON.

@@ -57,7 +57,12 @@ impl Default for HttpOptions {
 pub fn router(state: AppState, opts: &HttpOptions) -> Router {
     Router::new()
         .route("/", get(graphiql::page))
-        .route("/graphql", get(graphql::get_or_page).post(graphql::post))
+        .route(
+            "/graphql",
+            get(graphql::get_or_page)
+                .post(graphql::post)
+                .fallback(graphql::method_not_allowed),
+        )
         .route("/graphiql/{file}", get(graphiql::asset))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -244,6 +244,7 @@ on_both_backends! {
     descending_with_limit_gives_the_latest => descending_with_limit_gives_the_latest;
     bad_input_is_refused_with_codes => bad_input_is_refused_with_codes;
     metadata_tokens_and_status => metadata_tokens_and_status;
+    fields_come_back_in_the_order_asked => fields_come_back_in_the_order_asked;
 }
 
 async fn candles_match_an_independent_computation(t: TestDb) {
@@ -586,4 +587,48 @@ async fn metadata_tokens_and_status(t: TestDb) {
         iso(rows.last().unwrap().period_start_unix)
     );
     assert_eq!(d["syncStatus"][0]["rowsSynced"], rows.len());
+}
+
+/// The GraphQL spec orders an answer's fields as the query lists them, whichever resolver
+/// finishes first (fields that wait on the database are listed first here).
+async fn fields_come_back_in_the_order_asked(t: TestDb) {
+    let (app, _) = seeded(t).await;
+    let q = format!(
+        r#"{{ syncStatus {{ address }} tokens {{ hourData(from: "{from}", interval: "1d", limit: 2) {{ close open }} symbol ...F }}
+             b: tokens {{ symbol }} a: __typename }}
+           fragment F on TokenMetadata {{ name address }}"#,
+        from = iso(T0)
+    );
+    for _ in 0..5 {
+        let text = app
+            .client
+            .post(app.url("/graphql"))
+            .json(&json!({ "query": q }))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let at = |key: &str| {
+            text.find(&format!("\"{key}\""))
+                .unwrap_or_else(|| panic!("{key} missing: {text}"))
+        };
+        let order = [
+            "syncStatus",
+            "tokens",
+            "hourData",
+            "close",
+            "open",
+            "symbol",
+            "name",
+            "b",
+            "a",
+        ];
+        let positions: Vec<usize> = order.iter().map(|k| at(k)).collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "fields out of order ({order:?} at {positions:?}): {text}"
+        );
+    }
 }

@@ -211,6 +211,61 @@ async fn graphql_over_http_rules() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_codes(&v), vec!["BAD_REQUEST"], "{v}");
+    assert!(v["errors"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("MAX_BODY_BYTES"));
+
+    // Other methods get a GraphQL error too, and the methods that work.
+    let r = c.put(&gql).body("{}").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "GET, POST");
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_codes(&v), vec!["BAD_REQUEST"], "{v}");
+
+    // Choosing the operation fails with a code: an unknown name, or no name among several.
+    for (query, name) in [
+        ("{ __typename }", Some("X")),
+        ("query A { __typename } query B { __typename }", None),
+        ("query A { __typename } query B { __typename }", Some("C")),
+    ] {
+        let r = c
+            .post(&gql)
+            .header(ACCEPT, GQL_RESPONSE)
+            .json(&json!({"query": query, "operationName": name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{query}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(error_codes(&v), vec!["GRAPHQL_VALIDATION_FAILED"], "{v}");
+    }
+    let r = c
+        .post(&gql)
+        .json(&json!({"query": "query A { a: __typename } query B { b: __typename }", "operationName": "B"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.json::<Value>().await.unwrap()["data"]["b"], "Query");
+
+    // Fragments spreading each other in a cycle parse, but do not validate.
+    let r = c
+        .post(&gql)
+        .json(&json!({"query": "{ tokens { ...A } } fragment A on TokenMetadata { ...B } fragment B on TokenMetadata { ...A }"}))
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(error_codes(&v), vec!["GRAPHQL_VALIDATION_FAILED"], "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cycle"),
+        "{v}"
+    );
 
     // An Accept the server cannot satisfy.
     let r = c
