@@ -112,7 +112,9 @@ pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
 }
 
 /// `tokenmirror sync`: one pass with `--once` (exit 0 when every token synced, 1 when any
-/// failed), else the loop without the API.
+/// failed), else the loop without the API. SIGTERM or Ctrl-C stops either between pages and
+/// exits 0 (like `serve`) unless a token had already failed: what was stored is whole, and the
+/// next run goes on from there.
 pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
     let run = async {
         let db = open(&args.db).await?;
@@ -165,7 +167,11 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
                 }
             }
         }
-        Ok(report.all_ok())
+        let failed = report
+            .networks
+            .iter()
+            .any(|n| n.tokens.iter().any(|t| t.error.is_some()));
+        Ok(!failed && (report.all_ok() || shutdown.is_cancelled()))
     };
     match run.await {
         Ok(true) => ExitCode::SUCCESS,

@@ -104,7 +104,8 @@ pub struct SyncArgs {
     /// (2024-01-01).
     #[arg(long, env = "BACKFILL", default_value = "7d")]
     pub backfill: Backfill,
-    /// Recent hours every pass fetches again (the current hour keeps changing upstream).
+    /// Recent hours every pass fetches again (the current hour keeps changing upstream); a part
+    /// of an hour counts as a whole one.
     #[arg(long, env = "OVERLAP", default_value = "3h", value_parser = parse_duration)]
     pub overlap: Duration,
     /// Tokens of one network synced at the same time (pages of one token are sequential).
@@ -281,7 +282,11 @@ impl FromStr for DatabaseUrl {
             .or_else(|| s.strip_prefix("postgresql://"))
         {
             let authority = rest.split(['/', '?']).next().unwrap_or("");
-            !authority.is_empty() && !authority.ends_with('@')
+            // The driver parses it as a URL: a port out of range or not a number is refused
+            // here, as a configuration error, rather than when the database is opened.
+            !authority.is_empty()
+                && !authority.ends_with('@')
+                && url::Url::parse(s).is_ok_and(|u| u.host_str().is_some_and(|h| !h.is_empty()))
         } else {
             false
         };
@@ -354,13 +359,19 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// Whether the secret can be an API key: non-empty, no spaces, no `/`. Checked when the
+    /// configuration is resolved rather than while parsing, so that no error ever echoes it.
+    fn is_well_formed(&self) -> bool {
+        !self.0.is_empty() && !self.0.contains(|c: char| c.is_whitespace() || c == '/')
+    }
+}
+
 impl FromStr for Secret {
-    type Err = String;
+    type Err = std::convert::Infallible;
+    /// Takes any text, without the whitespace an env file may leave around it.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '/') {
-            return Err("the API key must be non-empty, without spaces or '/'".to_owned());
-        }
-        Ok(Secret(s.to_owned()))
+        Ok(Secret(s.trim().to_owned()))
     }
 }
 
@@ -645,6 +656,11 @@ pub enum ConfigError {
     NoUpstreams,
     #[error("upstream {0:?} uses The Graph's gateway and needs GRAPH_API_KEY")]
     MissingApiKey(String),
+    #[error(
+        "GRAPH_API_KEY is malformed (its value is not shown): an API key is non-empty, without \
+         spaces or '/'"
+    )]
+    MalformedApiKey,
     #[error("upstream {0:?} is listed twice in UPSTREAMS")]
     DuplicateUpstream(String),
 }
@@ -742,6 +758,9 @@ impl UpstreamArgs {
                         .graph_api_key
                         .clone()
                         .ok_or_else(|| ConfigError::MissingApiKey(spec.name.clone()))?;
+                    if !api_key.is_well_formed() {
+                        return Err(ConfigError::MalformedApiKey);
+                    }
                     // `UpstreamSpec` accepts only known names without a URL.
                     let subgraph_id = KNOWN_SUBGRAPHS
                         .iter()
@@ -841,7 +860,15 @@ mod tests {
         ] {
             assert!(ok.parse::<DatabaseUrl>().is_ok(), "{ok}");
         }
-        for bad in ["", "mysql://x", "postgres://", "tokenmirror.db", "sqlite:"] {
+        for bad in [
+            "",
+            "mysql://x",
+            "postgres://",
+            "tokenmirror.db",
+            "sqlite:",
+            "postgres://u@127.0.0.1:99999/x",
+            "postgres://u@127.0.0.1:abc/x",
+        ] {
             assert!(bad.parse::<DatabaseUrl>().is_err(), "{bad}");
         }
         let err = "mysql://u:secret@h/db".parse::<DatabaseUrl>().unwrap_err();
@@ -868,6 +895,21 @@ mod tests {
         let shown = format!("{:?}", s.upstreams[1]);
         assert!(!shown.contains("k3y"), "{shown}");
         assert!(s.upstreams[1].endpoint.request_url().contains("k3y"));
+
+        // Whitespace an env file leaves around the key is dropped; a malformed key is refused
+        // without being shown.
+        let mut padded = args.clone();
+        padded.graph_api_key = Some(" k3y\n".parse().unwrap());
+        assert_eq!(padded.resolve().unwrap().upstreams[1], s.upstreams[1]);
+        for bad in ["supersecret 1", "supersecret/1", " "] {
+            let mut malformed = args.clone();
+            malformed.graph_api_key = Some(bad.parse().unwrap());
+            let err = malformed.resolve().unwrap_err().to_string();
+            assert!(
+                err.contains("GRAPH_API_KEY") && !err.contains("supersecret"),
+                "{err}"
+            );
+        }
 
         let mut no_key = args.clone();
         no_key.graph_api_key = None;

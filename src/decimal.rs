@@ -226,6 +226,9 @@ fn check(s: &str, fraction_allowed: bool) -> Result<(), DecimalError> {
             reason,
         })
     };
+    if s.contains(['e', 'E']) {
+        return fail("exponent notation (plain notation has no e)");
+    }
     let unsigned = s.strip_prefix('-').unwrap_or(s);
     let (int, frac) = match unsigned.split_once('.') {
         Some((i, f)) => (i, Some(f)),
@@ -310,6 +313,9 @@ mod tests {
         }
         assert!(Decimal::parse_integer("1.5").is_err());
         assert_eq!(Decimal::parse_integer("1000").unwrap().as_str(), "1000");
+        // The reason names what is wrong.
+        let e = Decimal::parse("4.024933093477947e-29").unwrap_err();
+        assert!(e.to_string().contains("exponent"), "{e}");
     }
 
     #[test]

@@ -590,7 +590,8 @@ struct FetchRange {
 /// (the sync was off for longer than the window), the hours in between were never fetched:
 /// coverage restarts at the backfill start, so that raising `BACKFILL` later fills them.
 fn plan(start: i64, saved: Option<&sync_state::Model>, overlap: Duration) -> Vec<FetchRange> {
-    let overlap = (overlap.as_secs() as i64).div_euclid(3600) * 3600;
+    // Whole hours, rounded up: a part of an hour still asks for that hour again.
+    let overlap = i64::try_from(overlap.as_secs().div_ceil(3600) * 3600).unwrap_or(i64::MAX / 2);
     match saved.and_then(|s| Some((s.covered_from?, s.newest_hour?))) {
         Some((_, newest)) if start > newest => vec![FetchRange {
             from: start,
@@ -664,12 +665,13 @@ mod tests {
 
     #[test]
     fn later_passes_fetch_the_overlap_and_any_older_hours() {
+        // A part of an hour counts as a whole one: 3h59s fetches 4 hours again.
         let overlap = Duration::from_secs(3 * H as u64 + 59);
         let s = saved(Some(100 * H), Some(500 * H));
         assert_eq!(
             plan(110 * H, Some(&s), overlap),
             vec![FetchRange {
-                from: 497 * H,
+                from: 496 * H,
                 until: None,
                 covers: Cover::Nothing
             }]
@@ -678,7 +680,7 @@ mod tests {
             plan(50 * H, Some(&s), overlap),
             vec![
                 FetchRange {
-                    from: 497 * H,
+                    from: 496 * H,
                     until: None,
                     covers: Cover::Nothing
                 },

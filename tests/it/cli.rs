@@ -225,3 +225,67 @@ async fn serve_stops_cleanly_on_sigterm() {
     assert_eq!(status.code(), Some(0), "serve exits 0 on SIGTERM");
     assert!(reqwest::get(&url).await.is_err(), "and no longer listens");
 }
+
+/// SIGTERM stops `sync --once` between pages with exit 0 (SPEC §5), and the next run finishes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_once_stops_cleanly_on_sigterm() {
+    let args = SimArgs {
+        seed: 5,
+        tokens: 1,
+        history: Duration::from_secs(200 * 86_400),
+        now: Some(1_780_272_000),
+        // Slow pages, so that the signal lands in the middle of the backfill.
+        latency: Duration::from_millis(300),
+        ..SimArgs::default()
+    };
+    let sim = Simulator::new(&args)
+        .spawn("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
+    let upstreams = format!("sim={}", sim.url);
+    let token = sim.sim.token_addresses()[0].clone();
+    let sync = move || {
+        let mut c = command();
+        c.args([
+            "sync",
+            "--once",
+            "--database-url",
+            &db,
+            "--upstreams",
+            &upstreams,
+            "--tokens",
+            &token,
+            "--backfill",
+            "200d",
+        ]);
+        c
+    };
+    let child = sync()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted"), "{stdout}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let rest = tokio::task::spawn_blocking(move || sync().output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&rest.stdout);
+    assert_eq!(rest.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains(": ok,"), "{stdout}");
+    sim.stop().await;
+}
