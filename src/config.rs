@@ -72,7 +72,9 @@ pub struct DbArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://tokenmirror.db?mode=rwc"
+        default_value = "sqlite://tokenmirror.db?mode=rwc",
+        hide_env_values = true,
+        value_parser = NoEcho::<DatabaseUrl>::new()
     )]
     pub database_url: DatabaseUrl,
 }
@@ -83,7 +85,14 @@ pub struct UpstreamArgs {
     /// Upstream subgraphs, comma-separated `name=url` or bare known `name` (ethereum, arbitrum,
     /// base, optimism, polygon, bsc, avalanche, celo, blast: The Graph's gateway with
     /// GRAPH_API_KEY). The first is the default network.
-    #[arg(long, env = "UPSTREAMS", default_value = "", hide_default_value = true)]
+    #[arg(
+        long,
+        env = "UPSTREAMS",
+        default_value = "",
+        hide_default_value = true,
+        hide_env_values = true,
+        value_parser = NoEcho::<List<UpstreamSpec>>::new()
+    )]
     pub upstreams: List<UpstreamSpec>,
     /// The Graph API key for bare network names (a secret: never printed or logged).
     #[arg(long, env = "GRAPH_API_KEY", hide_env_values = true)]
@@ -117,20 +126,20 @@ pub struct SyncArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Address the API listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
     pub listen_addr: SocketAddr,
     /// Origins browsers may call the API from: `*` or a comma-separated list of origins.
     #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',', value_parser = parse_origin)]
     pub cors_origins: Vec<String>,
     /// Deepest field nesting a query may have (introspection needs about 13).
-    #[arg(long, env = "MAX_DEPTH", default_value_t = 20)]
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 20, value_parser = at_least_one)]
     pub max_depth: usize,
     /// Most fields a query may select in all (GraphiQL's introspection query needs a few
     /// hundred).
-    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 2000)]
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 2000, value_parser = at_least_one)]
     pub max_complexity: usize,
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20, value_parser = at_least_one)]
     pub max_body_bytes: usize,
     /// Longest a request may take before it is answered with 503.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
@@ -171,11 +180,13 @@ pub struct DemoArgs {
     #[arg(
         long,
         env = "DEMO_DATABASE_URL",
-        default_value = "sqlite://tokenmirror-demo.db?mode=rwc"
+        default_value = "sqlite://tokenmirror-demo.db?mode=rwc",
+        hide_env_values = true,
+        value_parser = NoEcho::<DatabaseUrl>::new()
     )]
     pub database_url: DatabaseUrl,
     /// Address the API listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
     pub listen_addr: SocketAddr,
     /// Seed of the simulated data.
     #[arg(long, env = "SIM_SEED", default_value_t = 1)]
@@ -195,7 +206,7 @@ pub struct DemoArgs {
 #[derive(Debug, Clone, Args)]
 pub struct SimulateArgs {
     /// Address to listen on; the subgraph answers at `/` and `/graphql`.
-    #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:8001")]
+    #[arg(long, env = "SIM_LISTEN", default_value = "127.0.0.1:8001", value_parser = parse_listen)]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub sim: SimArgs,
@@ -394,6 +405,67 @@ pub const KNOWN_SUBGRAPHS: [(&str, &str); 9] = [
     ("blast", "2LHovKznvo8YmKC9ZprPjsYAZDCc4K5q4AYz8s3cnQn1"),
 ];
 
+/// A value parser for options that may hold a secret (a database password, an API key in an
+/// upstream URL): clap's own "invalid value '…'" error would echo the whole value, so the error
+/// is only the type's message, which redacts what it shows.
+#[derive(Clone)]
+pub struct NoEcho<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T> NoEcho<T> {
+    pub fn new() -> Self {
+        NoEcho(std::marker::PhantomData)
+    }
+}
+
+impl<T> Default for NoEcho<T> {
+    fn default() -> Self {
+        NoEcho::new()
+    }
+}
+
+impl<T> clap::builder::TypedValueParser for NoEcho<T>
+where
+    T: FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        use clap::error::ErrorKind;
+        let name = arg.map_or_else(|| "the value".to_owned(), |a| format!("'{a}'"));
+        let Some(text) = value.to_str() else {
+            let msg = format!("invalid value for {name}: not UTF-8\n");
+            return Err(clap::Error::raw(ErrorKind::InvalidUtf8, msg).with_cmd(cmd));
+        };
+        text.parse().map_err(|e: String| {
+            let msg = format!("invalid value for {name}: {e}\n");
+            clap::Error::raw(ErrorKind::ValueValidation, msg).with_cmd(cmd)
+        })
+    }
+}
+
+/// An address to listen on: an IP address and a port.
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    s.parse().map_err(|_| {
+        format!(
+            "{s:?} is not an address to listen on: write IP:PORT, such as 127.0.0.1:8000, \
+             0.0.0.0:8000 or [::1]:8000 (not a host name)"
+        )
+    })
+}
+
+/// A limit that 0 would turn into "refuse everything".
+fn at_least_one(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number of at least 1")),
+    }
+}
+
 /// A comma-separated list. Empty entries are skipped, so `TOKENS=` (set but empty) or a trailing
 /// comma mean what they look like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -458,7 +530,7 @@ impl FromStr for UpstreamSpec {
                 {
                     return Err(format!(
                         "upstream {name:?} has URL {:?}: expected http:// or https://",
-                        redact_url(url)
+                        origin_only(url)
                     ));
                 }
                 Ok(UpstreamSpec {
@@ -873,6 +945,23 @@ mod tests {
         }
         let err = "mysql://u:secret@h/db".parse::<DatabaseUrl>().unwrap_err();
         assert!(!err.contains("secret"), "{err}");
+        // Nor does the command line's error echo it (clap's own would).
+        for (flag, value) in [
+            ("--database-url", "postgres://u:sekret@host:notaport/db"),
+            ("--upstreams", "x=ftp://host/api/sekret/subgraph"),
+        ] {
+            let err = Cli::try_parse_from(["tokenmirror", "serve", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(flag) && !err.contains("sekret"),
+                "{flag}: {err}"
+            );
+        }
+        for limit in ["--max-depth", "--max-complexity", "--max-body-bytes"] {
+            assert!(Cli::try_parse_from(["tokenmirror", "serve", limit, "0"]).is_err());
+            assert!(Cli::try_parse_from(["tokenmirror", "serve", limit, "5"]).is_ok());
+        }
     }
 
     #[test]

@@ -96,15 +96,32 @@ struct Failure {
     retry_after: Option<Duration>,
 }
 
+/// Whether `url` points at this machine's loopback interface.
+fn is_loopback(url: &str) -> bool {
+    match url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host().map(|h| h.to_owned()))
+    {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 impl UpstreamClient {
     pub fn new(upstream: Upstream, policy: RetryPolicy) -> UpstreamClient {
-        let http = reqwest::Client::builder()
+        let url = upstream.endpoint.request_url();
+        let mut builder = reqwest::Client::builder()
             .timeout(policy.request_timeout)
             .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("tokenmirror/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
-        let url = upstream.endpoint.request_url();
+            .user_agent(concat!("tokenmirror/", env!("CARGO_PKG_VERSION")));
+        if is_loopback(&url) {
+            // A proxy from the environment (http_proxy…) cannot stand in for this machine's
+            // own loopback, where the demo's and the tests' simulators listen.
+            builder = builder.no_proxy();
+        }
+        let http = builder.build().unwrap_or_default();
         UpstreamClient {
             http,
             upstream,
@@ -279,6 +296,25 @@ mod tests {
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Data {
         x: i32,
+    }
+
+    #[test]
+    fn loopback_upstreams_bypass_proxies() {
+        for yes in [
+            "http://127.0.0.1:8001/",
+            "http://127.9.0.1/",
+            "http://[::1]:80/graphql",
+            "http://LOCALHOST:1/",
+        ] {
+            assert!(is_loopback(yes), "{yes}");
+        }
+        for no in [
+            "https://gateway.thegraph.com/api/k/x",
+            "http://10.0.0.1/",
+            "nonsense",
+        ] {
+            assert!(!is_loopback(no), "{no}");
+        }
     }
 
     fn run(status: u16, body: &str) -> Result<Data, FetchError> {
