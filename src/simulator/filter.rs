@@ -196,10 +196,10 @@ fn compile<C>(filter: &V, cond: &mut CondFn<'_, C>) -> Result<Pred<C>, QueryErro
         match key.as_str() {
             "and" => all.push(Pred::All(nested(value, cond)?)),
             "or" => {
-                let any = nested(value, cond)?;
-                // `or: null` and `or: []` filter nothing.
-                if !any.is_empty() {
-                    all.push(Pred::Any(any));
+                // `or: null` filters nothing; `or: []` matches nothing (graph-node's SQL for an
+                // empty disjunction is `false`).
+                if matches!(value, V::List(_)) {
+                    all.push(Pred::Any(nested(value, cond)?));
                 }
             }
             _ => all.push(cond(key, value)?),

@@ -36,9 +36,15 @@ const MAX_BODY: usize = 1 << 20;
 
 /// The routes, with `sim` as their state.
 pub fn router(sim: Simulator) -> Router {
+    // Like graph-node, browsers may call it from any origin.
+    let cors = tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([header::CONTENT_TYPE, header::USER_AGENT]);
     Router::new()
         .route("/", get(graphql).post(graphql))
         .route("/graphql", get(graphql).post(graphql))
+        .layer(cors)
         .with_state(sim)
 }
 
@@ -131,7 +137,7 @@ fn json(status: StatusCode, body: String) -> Response {
 
 /// Reads the request as graph-node does, with its messages for what is wrong.
 fn parse(method: &Method, uri: &axum::http::Uri, body: &Bytes) -> Result<GraphQlRequest, String> {
-    if method == Method::GET {
+    if method == Method::GET || method == Method::HEAD {
         let Query(params) =
             Query::<HashMap<String, String>>::try_from_uri(uri).map_err(|e| e.to_string())?;
         let query = params

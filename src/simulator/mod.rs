@@ -260,7 +260,8 @@ impl Simulator {
 
 /// The first hour of the history window: the first hour starting at or after `now - history`.
 fn window_start(now: i64, history: i64) -> i64 {
-    let start = now.saturating_sub(history);
+    // No hour before the chain's first block.
+    let start = now.saturating_sub(history).max(GENESIS_UNIX);
     start.div_euclid(3600) + i64::from(start.rem_euclid(3600) != 0)
 }
 
@@ -320,12 +321,20 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         "simulated Uniswap v3 subgraph listening (POST GraphQL to / or /graphql)"
     );
     let shutdown = crate::shutdown::on_signal();
-    http::serve(
+    let stopping = shutdown.clone();
+    let server = http::serve(
         listener,
         sim.router(),
-        async move { shutdown.cancelled().await },
-    )
-    .await?;
+        async move { stopping.cancelled().await },
+    );
+    tokio::select! {
+        served = server => served?,
+        // Requests in flight (say, sleeping out a long `--latency`) get five seconds.
+        () = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        } => tracing::warn!("requests still in flight after 5 s: stopping anyway"),
+    }
     tracing::info!("simulated subgraph stopped");
     Ok(())
 }

@@ -48,11 +48,15 @@ impl TokenMeta {
         let last_stored = store.last_before(token, hour.min(store.complete_until));
         let last = live.or(last_stored);
 
-        // Running totals never go down as the clock moves (`t - since` does not decrease), and a
-        // lagging head reports the totals of its own time.
-        let since =
-            (LAUNCH_HOUR * 3600).min(t.saturating_sub(history).saturating_sub(BEFORE_WINDOW));
-        let hours_live = ((t - since).max(0) as f64) / 3600.0;
+        // Running totals change only when the token has an event (as in the subgraph, where only
+        // events write the entity): they are taken at the time of its last event at or before
+        // `t`. They never go down as the clock moves (neither that time nor `at - since` does),
+        // and a lagging head reports the totals of its own time.
+        let at = last.map_or(t, |row| row.last_event.min(t));
+        let since = (LAUNCH_HOUR * 3600)
+            .min(at.saturating_sub(history).saturating_sub(BEFORE_WINDOW))
+            .max(super::clock::GENESIS_UNIX);
+        let hours_live = ((at - since).max(0) as f64) / 3600.0;
         let volume_usd = hours_live * p.mean_volume_usd_per_hour();
         let events = (hours_live * p.mean_events_per_hour()) as u64;
 

@@ -165,10 +165,33 @@ async fn answers_like_graph_node_at_both_paths_and_by_get() {
     assert_eq!(graphql.text().await.unwrap(), root);
     let url = reqwest::Url::parse_with_params(&format!("{}graphql", up.handle.url), [("query", q)])
         .unwrap();
-    let get = up.client.get(url).send().await.unwrap();
+    let get = up.client.get(url.clone()).send().await.unwrap();
     assert_eq!(get.text().await.unwrap(), root);
     let v: Value = serde_json::from_str(&root).unwrap();
     assert_eq!(v["data"]["tokenHourDatas"].as_array().unwrap().len(), 5);
+    // HEAD answers like GET, without a body; browsers get CORS answers, preflight included.
+    let head = up.client.head(url).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    let preflight = up
+        .client
+        .request(reqwest::Method::OPTIONS, &up.handle.url)
+        .header("origin", "https://app.example.com")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+
+    // `or: []` matches nothing (graph-node's empty disjunction is `false`); `or: null` nothing
+    // is filtered.
+    let none = up.data("{ tokenHourDatas(where: {or: []}) { id } }").await;
+    assert_eq!(none["tokenHourDatas"], json!([]));
+    let all = up
+        .data("{ tokenHourDatas(first: 5, where: {or: null}) { id periodStartUnix close } }")
+        .await;
+    assert_eq!(all, v["data"]);
 
     // Not a GraphQL request: 400 with graph-node's {"error": …}.
     for (body, want) in [
@@ -1064,6 +1087,46 @@ async fn token_totals_cover_the_served_rows() {
         }
         up.handle.stop().await;
     }
+}
+
+/// A token's totals change only with its events: through an hour without any (a gap), they
+/// stay as they were.
+#[tokio::test]
+async fn token_totals_change_only_with_events() {
+    let up = start(args(3)).await;
+    let token = up.tokens()[2].clone();
+    let rows = up.all_rows(&token, "id").await;
+    let hours: Vec<i64> = rows
+        .iter()
+        .map(|r| r["periodStartUnix"].as_i64().unwrap())
+        .collect();
+    let gap = hours
+        .windows(2)
+        .find(|w| w[1] - w[0] > 3600)
+        .map(|w| w[0] + 3600)
+        .expect("a gap in three days");
+    let totals = |now: i64| {
+        let up = &up;
+        let q = format!(r#"{{ token(id: "{token}") {{ volume volumeUSD feesUSD txCount }} }}"#);
+        async move {
+            up.sim().set_now(now);
+            up.data(&q).await["token"].clone()
+        }
+    };
+    let early = totals(gap + 60).await;
+    assert_eq!(
+        totals(gap + 3599).await,
+        early,
+        "totals moved without an event"
+    );
+    // After the token's next event they have grown.
+    let next = hours.iter().find(|h| **h > gap).copied().unwrap();
+    let later = totals(next + 3599).await;
+    assert!(
+        dec(&later["txCount"]) > dec(&early["txCount"]),
+        "{early} -> {later}"
+    );
+    up.handle.stop().await;
 }
 
 /// Running totals (volume, fees, transactions) never go down as the clock moves, whatever the
