@@ -79,8 +79,8 @@ pub async fn open(args: &DbArgs) -> anyhow::Result<Db> {
 
 /// `tokenmirror serve`: migrations, then the API and the sync loop until a shutdown signal.
 pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
-    let db = open(&args.db).await?;
     let shutdown = shutdown::on_signal();
+    let db = open(&args.db).await?;
     let metrics = Arc::new(Metrics::default());
     let server = app::start_server(
         db.clone(),
@@ -117,8 +117,8 @@ pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
 /// next run goes on from there.
 pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
     let run = async {
-        let db = open(&args.db).await?;
         let shutdown = shutdown::on_signal();
+        let db = open(&args.db).await?;
         let metrics = Arc::new(Metrics::default());
         let mut lock = SyncLock::for_database(&args.db.database_url);
         if !args.once {
@@ -213,11 +213,11 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             })
             .collect(),
     };
+    let shutdown = shutdown::on_signal();
     let db = open(&DbArgs {
         database_url: args.database_url.clone(),
     })
     .await?;
-    let shutdown = shutdown::on_signal();
     let metrics = Arc::new(Metrics::default());
     let settings = ServerSettings {
         listen_addr: args.listen_addr,

@@ -1,25 +1,33 @@
 //! Puts the fields of an answer in the order the query asked for them.
 //!
 //! The GraphQL spec orders a response's fields as the query's selection sets list them
-//! (fragments expanded in place, the first occurrence of a response key deciding its place).
-//! async-graphql 7.2 resolves an object's fields concurrently and writes each one as it
-//! finishes, so a field that waits on the database (`hourData`, `syncStatus`) can come out
-//! after one listed below it. [`reorder`] restores the asked-for order, recursively; objects
-//! already in order (nearly all of them) are only checked.
+//! (fragments expanded in place, selections skipped by `@skip`/`@include` left out, the first
+//! occurrence of a response key deciding its place). async-graphql 7.2 resolves an object's
+//! fields concurrently and writes each one as it finishes, so a field that waits on the database
+//! (`hourData`, `syncStatus`) can come out after one listed below it. [`reorder`] restores the
+//! asked-for order, recursively. The order of a selection is worked out once and shared by every
+//! object of a list; objects already in order (nearly all) are only checked.
 
-use std::collections::HashSet;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
-use async_graphql::{Name, Value};
+use async_graphql::{Name, Positioned, Value, Variables};
 
-/// Reorders `data`, the answer to the operation `operation_name` of `doc`.
-pub fn reorder(data: &mut Value, doc: &ExecutableDocument, operation_name: Option<&str>) {
+/// Reorders `data`, the answer to the operation `operation_name` of `doc` run with `variables`.
+pub fn reorder(
+    data: &mut Value,
+    doc: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &Variables,
+) {
     let Some(op) = operation(doc, operation_name) else {
         return;
     };
-    order_value(data, &[&op.selection_set.node], doc);
+    let ctx = Ctx { doc, op, variables };
+    Shape::of(&[&op.selection_set.node], &ctx).apply(data, &ctx);
 }
 
 fn operation<'d>(
@@ -36,97 +44,139 @@ fn operation<'d>(
     }
 }
 
-/// A response key and the selection sets merged under it, in the order first seen.
-type Keyed<'d> = Vec<(&'d Name, Vec<&'d SelectionSet>)>;
-
-fn order_value(value: &mut Value, sets: &[&SelectionSet], doc: &ExecutableDocument) {
-    match value {
-        Value::List(items) => {
-            let keys = collect(sets, doc);
-            for item in items {
-                order_object(item, &keys, doc);
-            }
-        }
-        Value::Object(_) => order_object(value, &collect(sets, doc), doc),
-        _ => {}
-    }
-}
-
-fn order_object(value: &mut Value, keys: &Keyed<'_>, doc: &ExecutableDocument) {
-    match value {
-        Value::List(items) => {
-            for item in items {
-                order_object(item, keys, doc);
-            }
-        }
-        Value::Object(map) => {
-            let position = |k: &Name| keys.iter().position(|(key, _)| *key == k);
-            let in_order = map
-                .keys()
-                .map(position)
-                .collect::<Vec<_>>()
-                .windows(2)
-                .all(|w| w[0] <= w[1]);
-            if !in_order {
-                map.sort_by_cached_key(|k, _| position(k).unwrap_or(usize::MAX));
-            }
-            for (key, sets) in keys {
-                if sets.is_empty() {
-                    continue;
-                }
-                if let Some(child) = map.get_mut(*key) {
-                    order_value(child, sets, doc);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-/// The response keys of `sets` in order, fragments expanded in place.
-fn collect<'d>(sets: &[&'d SelectionSet], doc: &'d ExecutableDocument) -> Keyed<'d> {
-    let mut keys = Keyed::new();
-    let mut visited = HashSet::new();
-    for set in sets {
-        collect_into(set, doc, &mut keys, &mut visited);
-    }
-    keys
-}
-
-fn collect_into<'d>(
-    set: &'d SelectionSet,
+struct Ctx<'d> {
     doc: &'d ExecutableDocument,
-    keys: &mut Keyed<'d>,
-    visited: &mut HashSet<&'d Name>,
-) {
-    for selection in &set.items {
-        match &selection.node {
-            Selection::Field(field) => {
-                let key = &field.node.response_key().node;
-                let sub = &field.node.selection_set.node;
-                let entry = match keys.iter().position(|(k, _)| *k == key) {
-                    Some(i) => &mut keys[i].1,
-                    None => {
-                        keys.push((key, Vec::new()));
-                        &mut keys.last_mut().expect("just pushed").1
+    op: &'d OperationDefinition,
+    variables: &'d Variables,
+}
+
+impl Ctx<'_> {
+    /// Whether `@skip`/`@include` leave a selection out.
+    fn skipped(&self, directives: &[Positioned<async_graphql::parser::types::Directive>]) -> bool {
+        directives.iter().any(|d| {
+            let wanted = match d.node.name.node.as_str() {
+                "skip" => true,
+                "include" => false,
+                _ => return false,
+            };
+            let condition = d.node.get_argument("if").and_then(|v| {
+                v.node
+                    .clone()
+                    .into_const_with(|name| self.variable(&name).ok_or(()))
+                    .ok()
+            });
+            matches!(condition, Some(Value::Boolean(b)) if b == wanted)
+        })
+    }
+
+    /// A variable's value as sent, else its default in the operation.
+    fn variable(&self, name: &Name) -> Option<Value> {
+        self.variables.get(name).cloned().or_else(|| {
+            self.op
+                .variable_definitions
+                .iter()
+                .find(|v| v.node.name.node == *name)
+                .and_then(|v| v.node.default_value.as_ref())
+                .map(|d| d.node.clone())
+        })
+    }
+}
+
+/// The response keys of some merged selection sets, in order, with each key's own merged
+/// sub-selections; a key's [`Shape`] is worked out when first needed.
+struct Shape<'d> {
+    position: HashMap<&'d Name, usize>,
+    keys: Vec<(&'d Name, Vec<&'d SelectionSet>)>,
+    children: Vec<OnceCell<Shape<'d>>>,
+}
+
+impl<'d> Shape<'d> {
+    fn of(sets: &[&'d SelectionSet], ctx: &Ctx<'d>) -> Shape<'d> {
+        let mut shape = Shape {
+            position: HashMap::new(),
+            keys: Vec::new(),
+            children: Vec::new(),
+        };
+        let mut visited = HashSet::new();
+        for set in sets {
+            shape.collect(set, ctx, &mut visited);
+        }
+        shape.children = shape.keys.iter().map(|_| OnceCell::new()).collect();
+        shape
+    }
+
+    fn collect(&mut self, set: &'d SelectionSet, ctx: &Ctx<'d>, visited: &mut HashSet<&'d Name>) {
+        for selection in &set.items {
+            match &selection.node {
+                Selection::Field(field) => {
+                    if ctx.skipped(&field.node.directives) {
+                        continue;
                     }
-                };
-                if !sub.items.is_empty() {
-                    entry.push(sub);
+                    let key = &field.node.response_key().node;
+                    let i = *self.position.entry(key).or_insert_with(|| {
+                        self.keys.push((key, Vec::new()));
+                        self.keys.len() - 1
+                    });
+                    let sub = &field.node.selection_set.node;
+                    if !sub.items.is_empty() {
+                        self.keys[i].1.push(sub);
+                    }
+                }
+                Selection::FragmentSpread(spread) => {
+                    if ctx.skipped(&spread.node.directives) {
+                        continue;
+                    }
+                    let name = &spread.node.fragment_name.node;
+                    // Validation refuses cycles; the guard keeps this safe regardless.
+                    if visited.insert(name) {
+                        if let Some(fragment) = ctx.doc.fragments.get(name) {
+                            self.collect(&fragment.node.selection_set.node, ctx, visited);
+                        }
+                    }
+                }
+                Selection::InlineFragment(inline) => {
+                    if !ctx.skipped(&inline.node.directives) {
+                        self.collect(&inline.node.selection_set.node, ctx, visited);
+                    }
                 }
             }
-            Selection::FragmentSpread(spread) => {
-                let name = &spread.node.fragment_name.node;
-                // Validation refuses cycles; the guard keeps this safe regardless.
-                if visited.insert(name) {
-                    if let Some(fragment) = doc.fragments.get(name) {
-                        collect_into(&fragment.node.selection_set.node, doc, keys, visited);
-                    }
+        }
+    }
+
+    /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively.
+    fn apply(&self, value: &mut Value, ctx: &Ctx<'d>) {
+        match value {
+            Value::List(items) => {
+                for item in items {
+                    self.apply(item, ctx);
                 }
             }
-            Selection::InlineFragment(inline) => {
-                collect_into(&inline.node.selection_set.node, doc, keys, visited);
+            Value::Object(map) => {
+                let position = |k: &Name| self.position.get(k).copied().unwrap_or(usize::MAX);
+                let mut last = 0;
+                let in_order = map.keys().all(|k| {
+                    let p = position(k);
+                    let ok = p >= last;
+                    last = p;
+                    ok
+                });
+                if !in_order {
+                    map.sort_by_cached_key(|k, _| position(k));
+                }
+                for (key, child) in map.iter_mut() {
+                    let Some(&i) = self.position.get(key) else {
+                        continue;
+                    };
+                    let sets = &self.keys[i].1;
+                    if sets.is_empty() || !matches!(child, Value::Object(_) | Value::List(_)) {
+                        continue;
+                    }
+                    self.children[i]
+                        .get_or_init(|| Shape::of(sets, ctx))
+                        .apply(child, ctx);
+                }
             }
+            _ => {}
         }
     }
 }
@@ -150,6 +200,13 @@ mod tests {
         }
     }
 
+    fn field<'v>(v: &'v Value, key: &str) -> &'v Value {
+        match v {
+            Value::Object(m) => &m[key],
+            _ => panic!("not an object: {v:?}"),
+        }
+    }
+
     #[test]
     fn restores_the_asked_for_order_through_fragments_and_lists() {
         let doc = async_graphql::parser::parse_query(
@@ -165,24 +222,45 @@ mod tests {
         ]);
         let mut data = obj(&[
             ("a", Value::List(vec![])),
-            ("tokens", Value::List(vec![token])),
+            ("tokens", Value::List(vec![token.clone(), token])),
             ("c", Value::List(vec![])),
         ]);
-        reorder(&mut data, &doc, Some("Q"));
+        reorder(&mut data, &doc, Some("Q"), &Variables::default());
         assert_eq!(keys(&data), ["c", "tokens", "a"]);
-        let Value::Object(m) = &data else {
-            unreachable!()
-        };
-        let Value::List(tokens) = &m["tokens"] else {
+        let Value::List(tokens) = field(&data, "tokens") else {
             panic!()
         };
-        assert_eq!(keys(&tokens[0]), ["symbol", "hourData", "b"]);
-        let Value::Object(t) = &tokens[0] else {
-            unreachable!()
-        };
-        let Value::List(candles) = &t["hourData"] else {
+        for t in tokens {
+            assert_eq!(keys(t), ["symbol", "hourData", "b"]);
+            let Value::List(candles) = field(t, "hourData") else {
+                panic!()
+            };
+            assert_eq!(keys(&candles[1]), ["close", "open"]);
+        }
+    }
+
+    #[test]
+    fn skipped_selections_do_not_decide_the_order() {
+        let doc = async_graphql::parser::parse_query(
+            "query($f: Boolean!) { a: __typename @skip(if: true) tokens { name @include(if: $f) symbol name } a: __typename }",
+        )
+        .unwrap();
+        let vars = Variables::from_json(serde_json::json!({"f": false}));
+        let mut data = obj(&[
+            ("a", Value::from("Query")),
+            (
+                "tokens",
+                Value::List(vec![obj(&[
+                    ("name", Value::from("n")),
+                    ("symbol", Value::from("s")),
+                ])]),
+            ),
+        ]);
+        reorder(&mut data, &doc, None, &vars);
+        assert_eq!(keys(&data), ["tokens", "a"]);
+        let Value::List(tokens) = field(&data, "tokens") else {
             panic!()
         };
-        assert_eq!(keys(&candles[1]), ["close", "open"]);
+        assert_eq!(keys(&tokens[0]), ["symbol", "name"]);
     }
 }

@@ -219,26 +219,38 @@ impl Simulator {
     }
 
     /// The store as of the clock: its window starting `--history` before now, complete up to
-    /// the indexed head's hour. Only a new hour (or a clock moved by a test) changes it.
+    /// the indexed head's hour. Only a new hour (or a clock moved by a test) changes it. The
+    /// window is worked out again under the write lock, from the clock of that moment, so a
+    /// request that read the clock a little earlier never moves it back (the clock only goes
+    /// back when a test sets it back).
     fn current_store(&self) -> RwLockReadGuard<'_, Store> {
         let inner = &self.inner;
-        let first = window_start(inner.clock.now(), inner.history);
-        let until = head_hour(&inner.clock).max(first);
         let lock = &inner.store;
-        {
-            let store = lock.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if store.first_hour == first && store.complete_until >= until {
-                return store;
+        let read = || lock.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        for _ in 0..3 {
+            let (first, until) = self.window();
+            {
+                let store = read();
+                if store.first_hour == first && store.complete_until >= until {
+                    return store;
+                }
             }
-        }
-        {
             let mut store = lock
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (first, until) = self.window();
             store.start_at(&inner.tokens, first);
             store.extend(&inner.tokens, until);
         }
-        lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        // The clock crossed an hour on every try (only a test moving it could): serve as is.
+        read()
+    }
+
+    /// The first hour of the history window and the hour the store must be complete up to.
+    fn window(&self) -> (i64, i64) {
+        let clock = &self.inner.clock;
+        let first = window_start(clock.now(), self.inner.history);
+        (first, head_hour(clock).max(first))
     }
 
     fn seed(&self) -> u64 {

@@ -262,12 +262,31 @@ async fn sync_once_stops_cleanly_on_sigterm() {
         ]);
         c
     };
-    let child = sync()
+    let mut child = sync()
+        .env("LOG_LEVEL", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Signal once the pass has begun (it logs the upstream head), not after a guessed delay.
+    let stderr = child.stderr.take().unwrap();
+    let (begun, wait_begun) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("upstream head") {
+                let _ = begun.send(());
+            }
+        }
+    });
+    tokio::task::spawn_blocking(move || wait_begun.recv_timeout(Duration::from_secs(60)))
+        .await
+        .unwrap()
+        .expect("the pass began");
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
