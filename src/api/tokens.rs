@@ -67,6 +67,7 @@ impl TokenQuery {
     /// over its whole width, aligned in UTC (weeks start on Monday). At `1h` every value is the
     /// upstream row's string unchanged.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "candle_cost(limit, child_complexity)")]
     async fn token_hour_data(
         &self,
         ctx: &Context<'_>,
@@ -113,6 +114,14 @@ impl TokenQuery {
         }
         Ok(args.run(api, &key).await?)
     }
+}
+
+/// What a candle field adds to a query's complexity (MAX_COMPLEXITY): its selected fields once
+/// per 50 buckets it may return, so that `limit` counts — 1,000 aliases of a 1,000-bucket
+/// request would otherwise pass as 2,000 fields and tie up the database for everyone.
+pub(crate) fn candle_cost(limit: Option<i32>, child_complexity: usize) -> usize {
+    let buckets = limit.unwrap_or(DEFAULT_LIMIT).clamp(1, 1000) as usize;
+    1 + child_complexity.max(1) * buckets.div_ceil(50)
 }
 
 /// The candle arguments, checked.
@@ -342,6 +351,7 @@ impl TokenMetadata {
     // definitions between fields, and the SDL must show them as scalars (SPEC §4), not as an
     // input object. Both resolvers hand them to the same `CandleArgs::check`.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "candle_cost(limit, child_complexity)")]
     async fn hour_data(
         &self,
         ctx: &Context<'_>,

@@ -40,7 +40,9 @@ impl Db {
         let mut opts = ConnectOptions::new(url.as_str().to_owned());
         opts.sqlx_logging(false)
             .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5));
+            // Under a burst, requests queue for a connection rather than fail; REQUEST_TIMEOUT
+            // (30 s by default) bounds the wait of an API request.
+            .acquire_timeout(Duration::from_secs(30));
         if url.is_sqlite() {
             opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)

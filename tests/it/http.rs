@@ -110,6 +110,27 @@ async fn complexity_is_limited() {
         .contains("MAX_COMPLEXITY"));
     let small = app.gql("{ a: __typename b: __typename }", json!({})).await;
     assert_eq!(small["data"]["a"], "Query");
+
+    // Candle fields count their `limit`: with the default limits, a hundred 1,000-bucket
+    // requests in one query are refused before touching the database; a dashboard's are not.
+    let app = self::app().await;
+    let many: String = (0..100)
+        .map(|i| {
+            format!(
+                r#"a{i}: tokenHourData(address: "0x{i:040x}", from: "2026-01-01T00:00:00Z", limit: 1000) {{ open }} "#
+            )
+        })
+        .collect();
+    let answer = app.gql(&format!("{{ {many} }}"), json!({})).await;
+    assert_eq!(
+        error_codes(&answer),
+        vec!["GRAPHQL_VALIDATION_FAILED"],
+        "{answer}"
+    );
+    let dashboard = r#"{ tokens { symbol hourData(from: "2026-01-01T00:00:00Z", interval: "1d", limit: 365) {
+        periodStart open high low close priceUSD volumeUSD feesUSD totalValueLockedUSD hours } } }"#;
+    let answer = app.gql(dashboard, json!({})).await;
+    assert!(answer.get("errors").is_none(), "{answer}");
 }
 
 #[tokio::test]
