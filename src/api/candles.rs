@@ -201,7 +201,7 @@ pub struct CandleRequest<'a> {
     pub descending: bool,
     /// 1…1000 buckets, filled ones included.
     pub limit: i64,
-    /// The current time: buckets that have not started yet are never filled.
+    /// The current time: buckets that have not started yet (and hold no row) are never filled.
     pub now: i64,
 }
 
@@ -213,13 +213,20 @@ pub async fn candles(
     let iv = req.interval;
     let first_bucket = iv.index(req.from);
     let mut last_bucket = iv.index(req.to - 1);
-    if req.fill_gaps {
-        last_bucket = last_bucket.min(iv.index(req.now));
-    }
     if last_bucket < first_bucket {
         return Ok(Vec::new());
     }
     if req.fill_gaps {
+        // Buckets that have not started are not filled: the last one is the current bucket, or
+        // the newest row's when the upstream's clock runs ahead of this machine's.
+        if last_bucket > iv.index(req.now) {
+            let newest = hours::last_before(conn, req.network, req.address, req.to).await?;
+            let newest_bucket = newest.map_or(i64::MIN, |r| iv.index(r.period_start_unix));
+            last_bucket = last_bucket.min(iv.index(req.now).max(newest_bucket));
+        }
+        if last_bucket < first_bucket {
+            return Ok(Vec::new());
+        }
         filled_candles(conn, req, first_bucket, last_bucket).await
     } else {
         sparse_candles(conn, req, first_bucket, last_bucket).await

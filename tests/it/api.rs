@@ -367,6 +367,36 @@ async fn gap_filling_carries_the_previous_close(t: TestDb) {
     .await;
     assert_eq!(got[0]["hours"], 0);
     assert_eq!(got[0]["open"], before.close.as_str());
+
+    // With this machine's clock behind the upstream's (here: "now" inside the data set), gap
+    // filling still reaches the newest stored row, and fills nothing after it.
+    let last = rows.last().unwrap().period_start_unix;
+    let iv = tokenmirror::api::candles::Interval::parse("1d").unwrap();
+    let req = tokenmirror::api::candles::CandleRequest {
+        network: NET,
+        address: TOKEN,
+        from: T0,
+        to: last + 30 * 86_400,
+        interval: iv,
+        fill_gaps: true,
+        descending: true,
+        limit: 3,
+        now: T0 + 5 * 86_400,
+    };
+    let filled = tokenmirror::api::candles::candles(app.db.db.conn(), &req)
+        .await
+        .unwrap();
+    assert_eq!(filled[0].period_start_unix, iv.start(iv.index(last)));
+    let sparse = tokenmirror::api::candles::candles(
+        app.db.db.conn(),
+        &tokenmirror::api::candles::CandleRequest {
+            fill_gaps: false,
+            ..req.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(filled[0], sparse[0]);
 }
 
 async fn descending_with_limit_gives_the_latest(t: TestDb) {
