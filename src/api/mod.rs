@@ -317,6 +317,20 @@ struct FieldOrderExtension {
 
 #[async_trait::async_trait]
 impl Extension for FieldOrderExtension {
+    /// async-graphql 7.2 evaluates `@skip(if: $v)`/`@include(if: $v)` without `$v`'s default
+    /// value: a variable the request leaves out gets its default here, as the spec says.
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        mut request: async_graphql::Request,
+        next: async_graphql::extensions::NextPrepareRequest<'_>,
+    ) -> ServerResult<async_graphql::Request> {
+        if request.query.contains('@') && request.query.contains('=') {
+            fill_variable_defaults(&mut request);
+        }
+        next.run(ctx, request).await
+    }
+
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -340,9 +354,43 @@ impl Extension for FieldOrderExtension {
         let mut resp = next.run(ctx, operation_name).await;
         let doc = self.doc.lock().ok().and_then(|mut slot| slot.take());
         if let Some((doc, variables)) = doc {
-            order::reorder(&mut resp.data, &doc, operation_name, &variables);
+            order::complete(
+                &mut resp.data,
+                &resp.errors,
+                &doc,
+                operation_name,
+                &variables,
+            );
         }
         resp
+    }
+}
+
+/// Gives every variable of the request's operation that the request leaves out its default.
+fn fill_variable_defaults(request: &mut async_graphql::Request) {
+    use async_graphql::parser::types::DocumentOperations;
+    let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
+        return; // the parse step reports it
+    };
+    let op = match (&doc.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return,
+        },
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
+            Some(op) => op,
+            None => return,
+        },
+        _ => return,
+    };
+    for var in &op.node.variable_definitions {
+        let name = &var.node.name.node;
+        if let Some(default) = &var.node.default_value {
+            if !request.variables.contains_key(name) {
+                request.variables.insert(name.clone(), default.node.clone());
+            }
+        }
     }
 }
 

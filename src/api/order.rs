@@ -14,11 +14,15 @@ use std::collections::{HashMap, HashSet};
 use async_graphql::parser::types::{
     DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
-use async_graphql::{Name, Positioned, Value, Variables};
+use async_graphql::{Name, PathSegment, Positioned, ServerError, Value, Variables};
 
-/// Reorders `data`, the answer to the operation `operation_name` of `doc` run with `variables`.
-pub fn reorder(
+/// Completes `data`, the answer to the operation `operation_name` of `doc` run with
+/// `variables`, as the GraphQL spec shapes it: a field whose resolver failed (an error with a
+/// path) is `null`, or — when its type is non-null — makes its nearest nullable parent `null`,
+/// up to `data` itself; and every object's fields come in the asked-for order.
+pub fn complete(
     data: &mut Value,
+    errors: &[ServerError],
     doc: &ExecutableDocument,
     operation_name: Option<&str>,
     variables: &Variables,
@@ -27,7 +31,126 @@ pub fn reorder(
         return;
     };
     let ctx = Ctx { doc, op, variables };
-    Shape::of(&[&op.selection_set.node], &ctx).apply(data, &ctx);
+    let shape = Shape::of(&[&op.selection_set.node], &ctx);
+    if *data == Value::Null {
+        // Every field was skipped, or failed: the operation ran, so `data` is an object.
+        *data = Value::Object(Default::default());
+    }
+    for e in errors.iter().filter(|e| !e.path.is_empty()) {
+        null_out(data, &e.path, &shape, &ctx);
+    }
+    shape.apply(data, &ctx);
+}
+
+/// Sets the answer at `path` (a failed field) to null, or its nearest nullable parent when the
+/// field's type is non-null (SPEC of GraphQL, "Handling Field Errors").
+fn null_out<'d>(data: &mut Value, path: &[PathSegment], root: &Shape<'d>, ctx: &Ctx<'d>) {
+    let types = field_types();
+    // Whether each position along the path may be null.
+    let mut nullable = Vec::with_capacity(path.len());
+    let mut parent = "Query".to_owned();
+    let mut shape = Some(root);
+    let mut current: Option<&FieldType> = None;
+    for segment in path {
+        match segment {
+            PathSegment::Field(key) => {
+                let Some(s) = shape else { return };
+                let Some(&i) = s.position.get(&Name::new(key)) else {
+                    return;
+                };
+                let Some(ty) = types.get(&(parent.clone(), s.keys[i].1.to_string())) else {
+                    return; // introspection, or a type this walk does not know: leave it
+                };
+                nullable.push(ty.nullable);
+                parent = ty.named.clone();
+                current = Some(ty);
+                shape = s.child(i, ctx);
+            }
+            PathSegment::Index(_) => match current.and_then(|t| t.item_nullable) {
+                Some(item) => nullable.push(item),
+                None => return,
+            },
+        }
+    }
+    let Some(at) = nullable.iter().rposition(|n| *n) else {
+        *data = Value::Null;
+        return;
+    };
+    let (last, parents) = path[..=at].split_last().expect("at least one segment");
+    let mut node = data;
+    for segment in parents {
+        let next = match (segment, node) {
+            (PathSegment::Field(k), Value::Object(map)) => map.get_mut(k.as_str()),
+            (PathSegment::Index(i), Value::List(items)) => items.get_mut(*i),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => return, // an ancestor is already null
+        }
+    }
+    match (last, node) {
+        (PathSegment::Field(k), Value::Object(map)) => {
+            map.insert(Name::new(k), Value::Null);
+        }
+        (PathSegment::Index(i), Value::List(items)) => {
+            if let Some(item) = items.get_mut(*i) {
+                *item = Value::Null;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A field's type: nullable or not, and for a list whether its items are.
+struct FieldType {
+    nullable: bool,
+    item_nullable: Option<bool>,
+    /// The named type inside.
+    named: String,
+}
+
+/// Every object field of the API's schema, by (type, field), read once from its SDL.
+fn field_types() -> &'static HashMap<(String, String), FieldType> {
+    use async_graphql::parser::types::{BaseType, TypeKind, TypeSystemDefinition};
+    static TYPES: std::sync::OnceLock<HashMap<(String, String), FieldType>> =
+        std::sync::OnceLock::new();
+    TYPES.get_or_init(|| {
+        let mut map = HashMap::new();
+        let Ok(doc) = async_graphql::parser::parse_schema(super::sdl()) else {
+            return map;
+        };
+        for def in doc.definitions {
+            let TypeSystemDefinition::Type(t) = def else {
+                continue;
+            };
+            let TypeKind::Object(object) = &t.node.kind else {
+                continue;
+            };
+            for f in &object.fields {
+                let ty = &f.node.ty.node;
+                let (item_nullable, named) = match &ty.base {
+                    BaseType::Named(n) => (None, n.to_string()),
+                    BaseType::List(inner) => (
+                        Some(inner.nullable),
+                        match &inner.base {
+                            BaseType::Named(n) => n.to_string(),
+                            BaseType::List(_) => continue,
+                        },
+                    ),
+                };
+                map.insert(
+                    (t.node.name.node.to_string(), f.node.name.node.to_string()),
+                    FieldType {
+                        nullable: ty.nullable,
+                        item_nullable,
+                        named,
+                    },
+                );
+            }
+        }
+        map
+    })
 }
 
 fn operation<'d>(
@@ -86,7 +209,8 @@ impl Ctx<'_> {
 /// sub-selections; a key's [`Shape`] is worked out when first needed.
 struct Shape<'d> {
     position: HashMap<&'d Name, usize>,
-    keys: Vec<(&'d Name, Vec<&'d SelectionSet>)>,
+    /// Response key, the field it answers, and the field's merged sub-selections.
+    keys: Vec<(&'d Name, &'d Name, Vec<&'d SelectionSet>)>,
     children: Vec<OnceCell<Shape<'d>>>,
 }
 
@@ -113,13 +237,14 @@ impl<'d> Shape<'d> {
                         continue;
                     }
                     let key = &field.node.response_key().node;
+                    let name = &field.node.name.node;
                     let i = *self.position.entry(key).or_insert_with(|| {
-                        self.keys.push((key, Vec::new()));
+                        self.keys.push((key, name, Vec::new()));
                         self.keys.len() - 1
                     });
                     let sub = &field.node.selection_set.node;
                     if !sub.items.is_empty() {
-                        self.keys[i].1.push(sub);
+                        self.keys[i].2.push(sub);
                     }
                 }
                 Selection::FragmentSpread(spread) => {
@@ -141,6 +266,12 @@ impl<'d> Shape<'d> {
                 }
             }
         }
+    }
+
+    /// The shape under key number `i`, if the field has a selection set.
+    fn child(&self, i: usize, ctx: &Ctx<'d>) -> Option<&Shape<'d>> {
+        let sets = &self.keys[i].2;
+        (!sets.is_empty()).then(|| self.children[i].get_or_init(|| Shape::of(sets, ctx)))
     }
 
     /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively.
@@ -167,13 +298,12 @@ impl<'d> Shape<'d> {
                     let Some(&i) = self.position.get(key) else {
                         continue;
                     };
-                    let sets = &self.keys[i].1;
-                    if sets.is_empty() || !matches!(child, Value::Object(_) | Value::List(_)) {
+                    if !matches!(child, Value::Object(_) | Value::List(_)) {
                         continue;
                     }
-                    self.children[i]
-                        .get_or_init(|| Shape::of(sets, ctx))
-                        .apply(child, ctx);
+                    if let Some(shape) = self.child(i, ctx) {
+                        shape.apply(child, ctx);
+                    }
                 }
             }
             _ => {}
@@ -225,7 +355,7 @@ mod tests {
             ("tokens", Value::List(vec![token.clone(), token])),
             ("c", Value::List(vec![])),
         ]);
-        reorder(&mut data, &doc, Some("Q"), &Variables::default());
+        complete(&mut data, &[], &doc, Some("Q"), &Variables::default());
         assert_eq!(keys(&data), ["c", "tokens", "a"]);
         let Value::List(tokens) = field(&data, "tokens") else {
             panic!()
@@ -256,7 +386,7 @@ mod tests {
                 ])]),
             ),
         ]);
-        reorder(&mut data, &doc, None, &vars);
+        complete(&mut data, &[], &doc, None, &vars);
         assert_eq!(keys(&data), ["tokens", "a"]);
         let Value::List(tokens) = field(&data, "tokens") else {
             panic!()

@@ -455,6 +455,55 @@ async fn descending_with_limit_gives_the_latest(t: TestDb) {
 async fn bad_input_is_refused_with_codes(t: TestDb) {
     let (app, _) = seeded(t).await;
     let ok_from = iso(T0);
+
+    // A failed field is null in the answer, or — its type being non-null — makes its nearest
+    // nullable parent null (GraphQL's "Handling Field Errors"), next to the other fields.
+    let answer = app
+        .gql(
+            r#"{ m: tokenMetadata(address: "bad") { symbol } n: __typename }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"], json!({"m": null, "n": "Query"}), "{answer}");
+    assert_eq!(error_codes(&answer), vec!["BAD_USER_INPUT"]);
+    assert_eq!(answer["errors"][0]["path"], json!(["m"]));
+    let answer = app
+        .gql(
+            &format!(
+                r#"{{ t: tokenMetadata(address: "{TOKEN}") {{ symbol h: hourData(from: "{ok_from}", interval: "5x") {{ close }} }} n: __typename }}"#
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"], json!({"t": null, "n": "Query"}), "{answer}");
+    let answer = app
+        .gql(
+            &format!(
+                r#"{{ n: __typename bad: tokenHourData(address: "{TOKEN}", from: "{ok_from}", interval: "5x") {{ open }} }}"#
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"], Value::Null, "{answer}");
+    assert_eq!(error_codes(&answer), vec!["BAD_USER_INPUT"]);
+    // A directive's variable left out of the request takes its default.
+    let answer = app
+        .gql(
+            "query Q($t: Boolean = true) { b: __typename a: tokens @include(if: $t) { address } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer["data"],
+        json!({"b": "Query", "a": [{"address": TOKEN}]}),
+        "{answer}"
+    );
+    // Every field skipped: an empty object, not null.
+    let answer = app
+        .gql("{ a: tokens @skip(if: true) { symbol } }", json!({}))
+        .await;
+    assert_eq!(answer, json!({"data": {}}));
+
     let cases: Vec<(String, &str, &str)> = vec![
         (
             format!("address: \"0x12\", from: \"{ok_from}\""),
