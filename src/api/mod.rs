@@ -366,25 +366,32 @@ impl Extension for FieldOrderExtension {
     }
 }
 
+/// The operation of `doc` that a request naming `operation_name` runs, as async-graphql picks
+/// it: the only one, or the one named.
+pub fn selected_operation<'d>(
+    doc: &'d ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d async_graphql::parser::types::OperationDefinition> {
+    use async_graphql::parser::types::DocumentOperations;
+    match (&doc.operations, operation_name) {
+        (DocumentOperations::Single(op), _) => Some(&op.node),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
+        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
+            ops.values().next().map(|op| &op.node)
+        }
+        _ => None,
+    }
+}
+
 /// Gives every variable of the request's operation that the request leaves out its default.
 fn fill_variable_defaults(request: &mut async_graphql::Request) {
-    use async_graphql::parser::types::DocumentOperations;
     let Ok(doc) = async_graphql::parser::parse_query(&request.query) else {
         return; // the parse step reports it
     };
-    let op = match (&doc.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => op,
-        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
-            Some(op) => op,
-            None => return,
-        },
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => match ops.values().next() {
-            Some(op) => op,
-            None => return,
-        },
-        _ => return,
+    let Some(op) = selected_operation(&doc, request.operation_name.as_deref()) else {
+        return;
     };
-    for var in &op.node.variable_definitions {
+    for var in &op.variable_definitions {
         let name = &var.node.name.node;
         if let Some(default) = &var.node.default_value {
             if !request.variables.contains_key(name) {

@@ -12,7 +12,7 @@ use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{
-    DocumentOperations, ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+    ExecutableDocument, OperationDefinition, Selection, SelectionSet,
 };
 use async_graphql::{Name, PathSegment, Positioned, ServerError, Value, Variables};
 
@@ -27,7 +27,7 @@ pub fn complete(
     operation_name: Option<&str>,
     variables: &Variables,
 ) {
-    let Some(op) = operation(doc, operation_name) else {
+    let Some(op) = super::selected_operation(doc, operation_name) else {
         return;
     };
     let ctx = Ctx { doc, op, variables };
@@ -151,20 +151,6 @@ fn field_types() -> &'static HashMap<(String, String), FieldType> {
         }
         map
     })
-}
-
-fn operation<'d>(
-    doc: &'d ExecutableDocument,
-    name: Option<&str>,
-) -> Option<&'d OperationDefinition> {
-    match (&doc.operations, name) {
-        (DocumentOperations::Single(op), _) => Some(&op.node),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name).map(|op| &op.node),
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| &op.node)
-        }
-        _ => None,
-    }
 }
 
 struct Ctx<'d> {

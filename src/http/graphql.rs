@@ -265,24 +265,12 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
 
 /// True when the operation the request selects is a mutation or subscription.
 fn is_mutation(req: &async_graphql::Request) -> bool {
-    use async_graphql::parser::types::{DocumentOperations, OperationType};
+    use async_graphql::parser::types::OperationType;
     let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
         return false;
     };
-    let ty = match (&doc.operations, &req.operation_name) {
-        (DocumentOperations::Single(op), _) => Some(op.node.ty),
-        (DocumentOperations::Multiple(ops), Some(name)) => {
-            ops.get(name.as_str()).map(|op| op.node.ty)
-        }
-        (DocumentOperations::Multiple(ops), None) if ops.len() == 1 => {
-            ops.values().next().map(|op| op.node.ty)
-        }
-        _ => None,
-    };
-    matches!(
-        ty,
-        Some(OperationType::Mutation | OperationType::Subscription)
-    )
+    crate::api::selected_operation(&doc, req.operation_name.as_deref())
+        .is_some_and(|op| matches!(op.ty, OperationType::Mutation | OperationType::Subscription))
 }
 
 async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) -> Response {

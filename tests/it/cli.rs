@@ -33,6 +33,15 @@ fn command() -> Command {
     c
 }
 
+/// Sends SIGTERM to process `pid`.
+fn sigterm(pid: u32) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
 fn tokenmirror(args: &[&str]) -> std::process::Output {
     command().args(args).output().expect("run tokenmirror")
 }
@@ -213,11 +222,7 @@ async fn serve_stops_cleanly_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(up, "serve did not come up");
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(child.id());
     let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
@@ -287,11 +292,7 @@ async fn sync_once_stops_cleanly_on_sigterm() {
         .unwrap()
         .expect("the pass began");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    sigterm(child.id());
     let out = tokio::task::spawn_blocking(move || child.wait_with_output())
         .await
         .unwrap()
