@@ -2,7 +2,9 @@
 //! `tokenmirror schema` share one [`schema`] function.
 //!
 //! One module per feature: [`candles`] (bucketing and aggregation), [`tokens`] (metadata and the
-//! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars.
+//! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars; `order`
+//! gives answers the shape the GraphQL spec prescribes (field order, nulls for failed fields)
+//! where async-graphql 7.2 does not.
 
 pub mod candles;
 mod order;
