@@ -39,7 +39,7 @@ pub fn complete(
     for e in errors.iter().filter(|e| !e.path.is_empty()) {
         null_out(data, &e.path, &shape, &ctx);
     }
-    shape.apply(data, &ctx);
+    shape.apply(data, &ctx, "Query");
 }
 
 /// Sets the answer at `path` (a failed field) to null, or its nearest nullable parent when the
@@ -260,12 +260,13 @@ impl<'d> Shape<'d> {
         (!sets.is_empty()).then(|| self.children[i].get_or_init(|| Shape::of(sets, ctx)))
     }
 
-    /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively.
-    fn apply(&self, value: &mut Value, ctx: &Ctx<'d>) {
+    /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively;
+    /// `parent` names `value`'s type ("" when unknown, as for introspection).
+    fn apply(&self, value: &mut Value, ctx: &Ctx<'d>, parent: &str) {
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.apply(item, ctx);
+                    self.apply(item, ctx, parent);
                 }
             }
             Value::Object(map) => {
@@ -284,16 +285,43 @@ impl<'d> Shape<'d> {
                     let Some(&i) = self.position.get(key) else {
                         continue;
                     };
-                    if !matches!(child, Value::Object(_) | Value::List(_)) {
+                    if !matches!(child, Value::Object(_) | Value::List(_) | Value::Null) {
                         continue;
                     }
-                    if let Some(shape) = self.child(i, ctx) {
-                        shape.apply(child, ctx);
+                    let Some(shape) = self.child(i, ctx) else {
+                        continue;
+                    };
+                    let ty = field_types().get(&(parent.to_owned(), self.keys[i].1.to_string()));
+                    if shape.keys.is_empty() {
+                        // Every field of this object was skipped: async-graphql answers null,
+                        // the spec an empty object. Only where the type rules null out (a
+                        // nullable field may well be null of its own accord).
+                        if let Some(ty) = ty {
+                            empty_objects(child, ty);
+                        }
+                        continue;
                     }
+                    shape.apply(child, ctx, ty.map_or("", |t| t.named.as_str()));
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// Turns the nulls that type `ty` does not allow (the field's, or its list's items') into
+/// empty objects.
+fn empty_objects(value: &mut Value, ty: &FieldType) {
+    match value {
+        Value::Null if !ty.nullable && ty.item_nullable.is_none() => {
+            *value = Value::Object(Default::default());
+        }
+        Value::List(items) if ty.item_nullable == Some(false) => {
+            for item in items.iter_mut().filter(|i| **i == Value::Null) {
+                *item = Value::Object(Default::default());
+            }
+        }
+        _ => {}
     }
 }
 

@@ -498,6 +498,18 @@ async fn bad_input_is_refused_with_codes(t: TestDb) {
         json!({"b": "Query", "a": [{"address": TOKEN}]}),
         "{answer}"
     );
+    // An object whose every field is skipped is an empty object where null is not allowed.
+    let answer = app
+        .gql(
+            "{ syncStatus { newestHour @include(if: false) } tokens { decimals @skip(if: true) } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer,
+        json!({"data": {"syncStatus": [{}], "tokens": [{}]}}),
+        "{answer}"
+    );
     // Every field skipped: an empty object, not null.
     let answer = app
         .gql("{ a: tokens @skip(if: true) { symbol } }", json!({}))
