@@ -2,12 +2,12 @@
 //! `tokenmirror schema` share one [`schema`] function.
 //!
 //! One module per feature: [`candles`] (bucketing and aggregation), [`tokens`] (metadata and the
-//! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars; `order`
+//! candle resolvers), [`status`] (`syncStatus`); [`scalars`] holds the custom scalars; `answer`
 //! gives answers the shape the GraphQL spec prescribes (field order, nulls for failed fields)
 //! where async-graphql 7.2 does not.
 
+mod answer;
 pub mod candles;
-mod order;
 pub mod scalars;
 pub mod status;
 pub mod tokens;
@@ -139,7 +139,7 @@ pub fn schema(ctx: ApiContext, limits: Limits) -> ApiSchema {
         .limit_recursive_depth(limits.max_depth.saturating_mul(2).max(64))
         .limit_complexity(limits.max_complexity)
         .extension(ErrorCodes)
-        .extension(FieldOrder)
+        .extension(AnswerShape)
         .finish()
 }
 
@@ -301,24 +301,24 @@ fn fragment_cycle(doc: &ExecutableDocument) -> Option<Vec<String>> {
     None
 }
 
-/// Answers with fields in the order the query asked for them (see [`order`]): keeps each
-/// request's parsed document for the execute hook.
-struct FieldOrder;
+/// Gives answers the shape the GraphQL spec prescribes (see [`answer`]): keeps each request's
+/// parsed document and variables for the execute hook.
+struct AnswerShape;
 
-impl ExtensionFactory for FieldOrder {
+impl ExtensionFactory for AnswerShape {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(FieldOrderExtension::default())
+        Arc::new(AnswerShapeExtension::default())
     }
 }
 
 #[derive(Default)]
-struct FieldOrderExtension {
+struct AnswerShapeExtension {
     /// The request's document and variables (for `@skip`/`@include`).
     doc: std::sync::Mutex<Option<(ExecutableDocument, Variables)>>,
 }
 
 #[async_trait::async_trait]
-impl Extension for FieldOrderExtension {
+impl Extension for AnswerShapeExtension {
     /// async-graphql 7.2 evaluates `@skip(if: $v)`/`@include(if: $v)` without `$v`'s default
     /// value: a variable the request leaves out gets its default here, as the spec says.
     async fn prepare_request(
@@ -356,7 +356,7 @@ impl Extension for FieldOrderExtension {
         let mut resp = next.run(ctx, operation_name).await;
         let doc = self.doc.lock().ok().and_then(|mut slot| slot.take());
         if let Some((doc, variables)) = doc {
-            order::complete(
+            answer::complete(
                 &mut resp.data,
                 &resp.errors,
                 &doc,

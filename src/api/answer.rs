@@ -1,12 +1,15 @@
-//! Puts the fields of an answer in the order the query asked for them.
+//! Gives an answer the shape the GraphQL spec prescribes, where async-graphql 7.2 does not.
 //!
-//! The GraphQL spec orders a response's fields as the query's selection sets list them
-//! (fragments expanded in place, selections skipped by `@skip`/`@include` left out, the first
-//! occurrence of a response key deciding its place). async-graphql 7.2 resolves an object's
-//! fields concurrently and writes each one as it finishes, so a field that waits on the database
-//! (`hourData`, `syncStatus`) can come out after one listed below it. [`reorder`] restores the
-//! asked-for order, recursively. The order of a selection is worked out once and shared by every
-//! object of a list; objects already in order (nearly all) are only checked.
+//! async-graphql 7.2 resolves an object's fields concurrently and writes each one as it
+//! finishes: a field that waits on the database (`hourData`, `syncStatus`) can come out after
+//! one listed below it, a field whose resolver failed is left out instead of being null, and an
+//! object whose fields are all skipped is null. [`complete`] mends all three after execution:
+//! fields in the order the query's selection sets list them (fragments expanded in place,
+//! selections skipped by `@skip`/`@include` left out, the first occurrence of a response key
+//! deciding its place); failed fields null, or their nearest nullable parent; all-skipped
+//! objects `{}` where null is not allowed. The shape of a selection (its keys and their types) is
+//! worked out once and shared by every object of a list; objects already in order (nearly all)
+//! are only checked.
 
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
@@ -31,7 +34,7 @@ pub fn complete(
         return;
     };
     let ctx = Ctx { doc, op, variables };
-    let shape = Shape::of(&[&op.selection_set.node], &ctx);
+    let shape = Shape::of(&[&op.selection_set.node], &ctx, "Query");
     if *data == Value::Null {
         // Every field was skipped, or failed: the operation ran, so `data` is an object.
         *data = Value::Object(Default::default());
@@ -39,16 +42,14 @@ pub fn complete(
     for e in errors.iter().filter(|e| !e.path.is_empty()) {
         null_out(data, &e.path, &shape, &ctx);
     }
-    shape.apply(data, &ctx, "Query");
+    shape.apply(data, &ctx);
 }
 
 /// Sets the answer at `path` (a failed field) to null, or its nearest nullable parent when the
 /// field's type is non-null (SPEC of GraphQL, "Handling Field Errors").
 fn null_out<'d>(data: &mut Value, path: &[PathSegment], root: &Shape<'d>, ctx: &Ctx<'d>) {
-    let types = field_types();
     // Whether each position along the path may be null.
     let mut nullable = Vec::with_capacity(path.len());
-    let mut parent = "Query".to_owned();
     let mut shape = Some(root);
     let mut current: Option<&FieldType> = None;
     for segment in path {
@@ -58,11 +59,10 @@ fn null_out<'d>(data: &mut Value, path: &[PathSegment], root: &Shape<'d>, ctx: &
                 let Some(&i) = s.position.get(&Name::new(key)) else {
                     return;
                 };
-                let Some(ty) = types.get(&(parent.clone(), s.keys[i].1.to_string())) else {
+                let Some(ty) = s.types[i] else {
                     return; // introspection, or a type this walk does not know: leave it
                 };
                 nullable.push(ty.nullable);
-                parent = ty.named.clone();
                 current = Some(ty);
                 shape = s.child(i, ctx);
             }
@@ -191,26 +191,37 @@ impl Ctx<'_> {
     }
 }
 
-/// The response keys of some merged selection sets, in order, with each key's own merged
-/// sub-selections; a key's [`Shape`] is worked out when first needed.
+/// The response keys of some merged selection sets on objects of one type, in order, with each
+/// key's field type and merged sub-selections; a key's [`Shape`] is worked out when first
+/// needed.
 struct Shape<'d> {
     position: HashMap<&'d Name, usize>,
     /// Response key, the field it answers, and the field's merged sub-selections.
     keys: Vec<(&'d Name, &'d Name, Vec<&'d SelectionSet>)>,
+    /// Each key's field type (`None` for introspection and `__typename`).
+    types: Vec<Option<&'static FieldType>>,
     children: Vec<OnceCell<Shape<'d>>>,
 }
 
 impl<'d> Shape<'d> {
-    fn of(sets: &[&'d SelectionSet], ctx: &Ctx<'d>) -> Shape<'d> {
+    /// The shape of `sets` selected on objects of type `type_name` ("" when unknown).
+    fn of(sets: &[&'d SelectionSet], ctx: &Ctx<'d>, type_name: &str) -> Shape<'d> {
         let mut shape = Shape {
             position: HashMap::new(),
             keys: Vec::new(),
+            types: Vec::new(),
             children: Vec::new(),
         };
         let mut visited = HashSet::new();
         for set in sets {
             shape.collect(set, ctx, &mut visited);
         }
+        let types = field_types();
+        shape.types = shape
+            .keys
+            .iter()
+            .map(|(_, field, _)| types.get(&(type_name.to_owned(), field.to_string())))
+            .collect();
         shape.children = shape.keys.iter().map(|_| OnceCell::new()).collect();
         shape
     }
@@ -257,16 +268,17 @@ impl<'d> Shape<'d> {
     /// The shape under key number `i`, if the field has a selection set.
     fn child(&self, i: usize, ctx: &Ctx<'d>) -> Option<&Shape<'d>> {
         let sets = &self.keys[i].2;
-        (!sets.is_empty()).then(|| self.children[i].get_or_init(|| Shape::of(sets, ctx)))
+        let type_name = self.types[i].map_or("", |t| t.named.as_str());
+        (!sets.is_empty()).then(|| self.children[i].get_or_init(|| Shape::of(sets, ctx, type_name)))
     }
 
-    /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively;
-    /// `parent` names `value`'s type ("" when unknown, as for introspection).
-    fn apply(&self, value: &mut Value, ctx: &Ctx<'d>, parent: &str) {
+    /// Puts `value`'s keys (each object's, for a list) in this shape's order, recursively, and
+    /// makes all-skipped objects `{}` where null is not allowed.
+    fn apply(&self, value: &mut Value, ctx: &Ctx<'d>) {
         match value {
             Value::List(items) => {
                 for item in items {
-                    self.apply(item, ctx, parent);
+                    self.apply(item, ctx);
                 }
             }
             Value::Object(map) => {
@@ -291,17 +303,16 @@ impl<'d> Shape<'d> {
                     let Some(shape) = self.child(i, ctx) else {
                         continue;
                     };
-                    let ty = field_types().get(&(parent.to_owned(), self.keys[i].1.to_string()));
                     if shape.keys.is_empty() {
                         // Every field of this object was skipped: async-graphql answers null,
                         // the spec an empty object. Only where the type rules null out (a
                         // nullable field may well be null of its own accord).
-                        if let Some(ty) = ty {
+                        if let Some(ty) = self.types[i] {
                             empty_objects(child, ty);
                         }
                         continue;
                     }
-                    shape.apply(child, ctx, ty.map_or("", |t| t.named.as_str()));
+                    shape.apply(child, ctx);
                 }
             }
             _ => {}
