@@ -251,14 +251,7 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
     };
     if is_mutation(&req) {
-        let mut resp = request_error(
-            answer,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations are not allowed over GET: use POST",
-        );
-        resp.headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
-        return resp;
+        return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
     execute(&state, answer, req).await
 }
@@ -310,11 +303,15 @@ async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) 
 /// `/graphql` with a method other than GET, POST or OPTIONS (CORS preflight).
 pub async fn method_not_allowed(headers: HeaderMap) -> Response {
     let answer = negotiate(&headers).unwrap_or(Answer::Json);
-    let mut resp = request_error(
+    not_allowed(
         answer,
-        StatusCode::METHOD_NOT_ALLOWED,
         "/graphql answers GET (queries) and POST: use one of them",
-    );
+    )
+}
+
+/// 405 with a GraphQL error saying what to use, and the methods that work.
+fn not_allowed(answer: Answer, message: &str) -> Response {
+    let mut resp = request_error(answer, StatusCode::METHOD_NOT_ALLOWED, message);
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     resp
