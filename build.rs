@@ -1,11 +1,12 @@
-//! Registers the upstream subgraph's SDL (the part the mirror uses) with cynic, so that every
-//! upstream query in `src/sync/queries.rs` is checked against it at compile time.
+//! Registers the upstream subgraph's SDL (the part the mirror uses, from the
+//! `tokenmirror-subgraph` crate) with cynic, so that every upstream query in
+//! `src/sync/queries.rs` is checked against it at compile time.
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/sync/upstream.graphql");
+    println!("cargo:rerun-if-changed=subgraph/upstream.graphql");
     cynic_codegen::register_schema("uniswap")
-        .from_sdl_file("src/sync/upstream.graphql")
-        .expect("src/sync/upstream.graphql is readable")
+        .from_sdl(tokenmirror_subgraph::SDL)
+        .expect("the upstream SDL parses")
         .as_default()
         .expect("the upstream SDL registers with cynic");
 }

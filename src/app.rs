@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -73,7 +74,7 @@ pub async fn start_server(
     let router = http::router(state, &settings.http);
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.listen_addr))?;
+        .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(http::serve(listener, router, shutdown));
     Ok(RunningServer { addr, task })

@@ -5,13 +5,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::app::{self, ServerSettings};
+use anyhow::Context as _;
+use tokenmirror_simulator::{SimConfig, Simulator};
+
 use crate::config::{
-    Backfill, Cli, Command, DbArgs, DemoArgs, Endpoint, ServeArgs, SimArgs, Sources,
-    SyncCommandArgs, TokenKey, Upstream, UpstreamArgs,
+    Cli, Command, DbArgs, DemoArgs, Endpoint, ServeArgs, Sources, SyncCommandArgs, Upstream,
+    UpstreamArgs,
 };
 use crate::db::Db;
+use crate::domain::{Backfill, TokenKey};
 use crate::metrics::Metrics;
-use crate::simulator::Simulator;
 use crate::sync::worker::SyncLock;
 use crate::sync::SyncSettings;
 use crate::{api, shutdown};
@@ -35,7 +38,12 @@ pub async fn run(cli: Cli) -> ExitCode {
             Ok(sources) => sync(&args, sources).await,
             Err(code) => code,
         },
-        Command::Simulate(args) => report(crate::simulator::run(args).await),
+        Command::Simulate(args) => report(
+            tokenmirror_simulator::run(args.listen, &SimConfig::from(&args.sim), async {
+                shutdown::on_signal().cancelled().await
+            })
+            .await,
+        ),
         Command::Demo(args) => report(demo(&args).await),
     }
 }
@@ -69,10 +77,10 @@ pub async fn migrate(args: &DbArgs) -> anyhow::Result<()> {
 pub async fn open(args: &DbArgs) -> anyhow::Result<Db> {
     let db = Db::connect(&args.database_url)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", args.database_url))?;
+        .with_context(|| format!("cannot open the database {}", args.database_url))?;
     db.migrate()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot migrate the database {}: {e}", args.database_url))?;
+        .with_context(|| format!("cannot migrate the database {}", args.database_url))?;
     tracing::info!(database = %args.database_url, "database ready");
     Ok(db)
 }
@@ -187,16 +195,16 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
 /// `tokenmirror demo`: the simulated upstream on a loopback port and `serve` against it on the
 /// demo's own SQLite file, every simulated token tracked. Works with no network.
 pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
-    let sim_args = SimArgs {
+    let sim_config = SimConfig {
         seed: args.seed,
         tokens: args.tokens,
         history: args.history,
-        ..SimArgs::default()
+        ..SimConfig::default()
     };
-    let sim = Simulator::new(&sim_args)
-        .spawn("127.0.0.1:0".parse()?)
+    let sim = Simulator::new(&sim_config)
+        .spawn(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
-        .map_err(|e| anyhow::anyhow!("cannot start the simulated upstream: {e}"))?;
+        .context("cannot start the simulated upstream")?;
     let network = "sim".to_owned();
     let sources = Sources {
         upstreams: vec![Upstream {
@@ -207,10 +215,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             .sim
             .token_addresses()
             .into_iter()
-            .map(|address| TokenKey {
-                network: network.clone(),
-                address,
-            })
+            .map(|address| TokenKey::new(network.clone(), address))
             .collect(),
     };
     let shutdown = shutdown::on_signal();

@@ -24,11 +24,13 @@ pub mod app;
 pub mod commands;
 pub mod config;
 pub mod db;
-pub mod decimal;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod shutdown;
-pub mod simulator;
 pub mod sync;
 pub mod telemetry;
+
+/// Exact decimals, shared with the simulated upstream (see [`tokenmirror_subgraph::decimal`]).
+pub use tokenmirror_subgraph::decimal;

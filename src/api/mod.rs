@@ -25,7 +25,7 @@ use async_graphql::{
     ValidationResult, Variables,
 };
 
-use crate::config::{parse_address, TokenKey};
+use crate::domain::{parse_address, TokenKey};
 use crate::db::Db;
 use crate::error::{code, ensure_code, ApiError};
 

@@ -76,7 +76,7 @@ impl ScalarType for DateTime {
 impl DateTime {
     /// A timestamp from unix seconds, written in UTC ending in `Z`.
     pub fn from_unix(unix: i64) -> DateTime {
-        DateTime::from(crate::config::utc(unix))
+        DateTime::from(crate::domain::utc(unix))
     }
 
     /// The value as written.

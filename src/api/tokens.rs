@@ -9,7 +9,7 @@ use async_graphql::{Context, Object, SimpleObject};
 use super::candles::{self, Candle, CandleRequest, Interval as Width};
 use super::scalars::{BigDecimal, BigInt, DateTime, Interval, Order};
 use super::ApiContext;
-use crate::config::TokenKey;
+use crate::domain::TokenKey;
 use crate::db::entity::token_metadata;
 use crate::db::Db;
 use crate::error::ApiError;

@@ -17,7 +17,8 @@ use super::queries::{
     TokensQuery, TokensVariables,
 };
 use super::transform::{self, InvalidRow};
-use crate::config::{Backfill, Sources};
+use crate::config::Sources;
+use crate::domain::Backfill;
 use crate::db::entity::{sync_state, upstream_meta};
 use crate::db::hours::{self, Coverage, HourPage, PageOutcome};
 use crate::db::state::{self, PassResult};

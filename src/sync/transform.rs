@@ -104,7 +104,7 @@ pub fn hour_rows(
 pub fn token(t: Token) -> Result<TokenMeta, InvalidRow> {
     let address = t.id.0.to_ascii_lowercase();
     let what = format!("Token {address:?}");
-    if crate::config::parse_address(&address).is_err() {
+    if crate::domain::parse_address(&address).is_err() {
         return Err(invalid(&what, "id is not a 0x address of 40 hex digits"));
     }
     let d = |field: &str, v: &str| decimal(&what, field, v);

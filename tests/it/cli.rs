@@ -4,8 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use tokenmirror::config::SimArgs;
-use tokenmirror::simulator::Simulator;
+use tokenmirror_simulator::{SimConfig, Simulator};
 
 use crate::support::{create_pg_database, drop_pg_database};
 
@@ -134,13 +133,13 @@ async fn migrate_is_harmless_to_repeat_on_both_backends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_once_exit_codes() {
-    let args = SimArgs {
+    let args = SimConfig {
         seed: 21,
         tokens: 2,
         history: Duration::from_secs(3 * 86_400),
         now: Some(1_780_272_000),
         corrupt_token: Some(1),
-        ..SimArgs::default()
+        ..SimConfig::default()
     };
     let sim = Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())
@@ -234,14 +233,14 @@ async fn serve_stops_cleanly_on_sigterm() {
 /// SIGTERM stops `sync --once` between pages with exit 0 (SPEC §5), and the next run finishes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_once_stops_cleanly_on_sigterm() {
-    let args = SimArgs {
+    let args = SimConfig {
         seed: 5,
         tokens: 1,
         history: Duration::from_secs(200 * 86_400),
         now: Some(1_780_272_000),
         // Slow pages, so that the signal lands in the middle of the backfill.
         latency: Duration::from_millis(300),
-        ..SimArgs::default()
+        ..SimConfig::default()
     };
     let sim = Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())

@@ -7,6 +7,5 @@ mod support;
 mod api;
 mod cli;
 mod http;
-mod simulator;
 mod storage;
 mod sync;

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use tokenmirror::config::{Backfill, Endpoint, SimArgs, Sources, TokenKey, Upstream};
+use tokenmirror::config::{Endpoint, Sources, Upstream};
 use tokenmirror::db::hours::{self, Direction, HourRow};
 use tokenmirror::db::state;
-use tokenmirror::simulator::{SimHandle, Simulator};
+use tokenmirror::domain::{Backfill, TokenKey};
+use tokenmirror_simulator::{SimConfig, SimHandle, Simulator};
 use tokenmirror::sync::worker::SyncLock;
 use tokenmirror::sync::{PassReport, RetryPolicy, SyncSettings, Syncer};
 use tokio_util::sync::CancellationToken;
@@ -20,17 +21,17 @@ const NET: &str = "sim";
 /// 2026-06-01T00:00:00Z plus 25 minutes: the current hour is a quarter through.
 const NOW: i64 = 1_780_272_000 + 25 * 60;
 
-fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimArgs {
-    SimArgs {
+fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimConfig {
+    SimConfig {
         seed,
         tokens,
         history: Duration::from_secs(history_days * 86_400),
         now: Some(now),
-        ..SimArgs::default()
+        ..SimConfig::default()
     }
 }
 
-async fn simulator(args: SimArgs) -> SimHandle {
+async fn simulator(args: SimConfig) -> SimHandle {
     Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
@@ -47,10 +48,7 @@ fn sources(sim: &SimHandle) -> Sources {
             .sim
             .token_addresses()
             .into_iter()
-            .map(|address| TokenKey {
-                network: NET.to_owned(),
-                address,
-            })
+            .map(|address| TokenKey::new(NET, address))
             .collect(),
     }
 }
@@ -489,18 +487,34 @@ async fn the_api_key_stays_secret() {
     let _guard = tracing::subscriber::set_default(subscriber);
 
     const KEY: &str = "k3y-that-must-never-leak-0123456789";
-    // An upstream that always answers 502 (retried, logged), and a closed port (a connection
-    // error, whose message names the endpoint), both with the key in their URL; and The Graph's
-    // gateway with the key (unreachable from here, or refusing it: the pass fails either way).
+    // An upstream that always answers 502 (retried, logged), and one that drops every
+    // connection (a transport error, whose message names the endpoint), both with the key in
+    // their URL; and The Graph's gateway — a local stand-in at GRAPH_GATEWAY_URL that refuses
+    // the key — reached by a bare network name.
     let stub = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let stub_addr = stub.local_addr().unwrap();
     let router = axum::Router::new()
         .fallback(|| async { (axum::http::StatusCode::BAD_GATEWAY, "bad gateway") });
     tokio::spawn(async move { axum::serve(stub, router).await });
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dropper = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closed = dropper.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = dropper.accept().await {
+            drop(socket);
+        }
+    });
+    let gateway = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gateway_addr = gateway.local_addr().unwrap();
+    let paths: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = paths.clone();
+    let router = axum::Router::new().fallback(move |uri: axum::http::Uri| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().unwrap().push(uri.path().to_owned());
+            (axum::http::StatusCode::UNAUTHORIZED, "auth error: invalid api key")
+        }
+    });
+    tokio::spawn(async move { axum::serve(gateway, router).await });
     let args = tokenmirror::config::UpstreamArgs {
         upstreams: format!(
             "stub=http://{stub_addr}/api/{KEY}/subgraphs/id/x,\
@@ -508,7 +522,8 @@ async fn the_api_key_stays_secret() {
         )
         .parse()
         .unwrap(),
-        graph_api_key: Some(KEY.parse().unwrap()),
+        graph_api_key: Some(KEY.to_owned().into()),
+        graph_gateway_url: format!("http://{gateway_addr}/").parse().unwrap(),
         tokens: "stub:0x4200000000000000000000000000000000000006,\
                  closed:0x4200000000000000000000000000000000000006,\
                  base:0x4200000000000000000000000000000000000006"
@@ -566,4 +581,10 @@ async fn the_api_key_stays_secret() {
         "the retries were logged with the endpoint: {logged}"
     );
     assert!(!logged.contains(KEY), "the key leaked into the log");
+    // The key went where The Graph's gateway expects it, and nowhere else.
+    let base_id = "43Hwfi3dJSoGpyas9VwNoDAv55yjgGrPpNSmbQZArzMG";
+    assert_eq!(
+        paths.lock().unwrap().first().map(String::as_str),
+        Some(format!("/api/{KEY}/subgraphs/id/{base_id}").as_str())
+    );
 }

@@ -7,15 +7,17 @@
 //! reaches a new hour and drops the hours that leave the history window.
 
 use super::market::{Event, TokenParams, WalkState};
+use tokenmirror_subgraph::Decimal;
+
 use super::noise::hash;
 
-/// A decimal as served: its canonical plain-notation text and the nearest `f64`, which decides
-/// most comparisons without parsing the text (see `num::cmp_dec`).
+/// A decimal as served: its exact canonical value, and the nearest `f64`, from which the
+/// synthetic market derives other values (never used to compare or serve).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Dec {
-    /// Canonical text: `-?(0|[1-9]\d*)(\.\d*[1-9])?`.
-    pub text: Box<str>,
-    /// `text` rounded to the nearest `f64`.
+    /// The served value.
+    pub value: Decimal,
+    /// `value` rounded to the nearest `f64`.
     pub approx: f64,
 }
 
@@ -23,7 +25,7 @@ impl Dec {
     /// Zero, written `"0"`.
     pub fn zero() -> Dec {
         Dec {
-            text: "0".into(),
+            value: Decimal::zero(),
             approx: 0.0,
         }
     }
@@ -46,21 +48,27 @@ impl Dec {
             "{:017}",
             hash(&[salt, v.to_bits()]) % 100_000_000_000_000_000
         ));
-        let text = plain(&digits, exponent, v < 0.0);
-        let approx = text.parse().unwrap_or(v);
-        Dec {
-            text: text.into(),
-            approx,
-        }
+        Dec::of_text(plain(&digits, exponent, v < 0.0), v)
     }
 
     /// A non-negative integer given as decimal digits (a BigInt).
     pub fn integer(digits: String) -> Dec {
         let approx = digits.parse().unwrap_or(0.0);
-        Dec {
-            text: digits.into(),
-            approx,
+        Dec::of_text(digits, approx)
+    }
+
+    /// `text` (canonical by construction; zero otherwise) and its nearest `f64`.
+    fn of_text(text: String, fallback: f64) -> Dec {
+        let approx = text.parse().unwrap_or(fallback);
+        match Decimal::parse(&text) {
+            Ok(value) => Dec { value, approx },
+            Err(_) => Dec::zero(),
         }
+    }
+
+    /// The served text.
+    pub fn as_str(&self) -> &str {
+        self.value.as_str()
     }
 
     /// The same value in exponent notation (`5.83e4`): what a malformed upstream row carries.
@@ -278,7 +286,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decimal::Decimal;
 
     #[test]
     fn decimals_are_canonical_with_34_digits() {
@@ -286,12 +293,13 @@ mod tests {
             1.0, 0.1, 3000.123, 1.5e-28, 2.5e34, 123456.789, 7e30, 0.000123,
         ] {
             let d = Dec::from_f64(v, 9);
-            assert!(Decimal::parse(&d.text).is_ok(), "{}", d.text);
-            let sig = d.text.trim_start_matches(['0', '.']).replace('.', "");
-            assert!(sig.trim_end_matches('0').len() <= 34, "{}", d.text);
-            assert!(((d.approx - v) / v).abs() < 1e-15, "{} vs {v}", d.text);
+            let text = d.as_str();
+            assert_ne!(text, "0", "{v} is not canonical");
+            let sig = text.trim_start_matches(['0', '.']).replace('.', "");
+            assert!(sig.trim_end_matches('0').len() <= 34, "{text}");
+            assert!(((d.approx - v) / v).abs() < 1e-15, "{text} vs {v}");
         }
-        assert_eq!(Dec::from_f64(0.0, 1).text.as_ref(), "0");
+        assert_eq!(Dec::from_f64(0.0, 1).as_str(), "0");
         assert_eq!(plain("1200", 5, false), "120000");
         assert_eq!(plain("12", -3, false), "0.0012");
         assert_eq!(plain("125", 0, true), "-1.25");
@@ -305,8 +313,8 @@ mod tests {
             v = f64::from_bits(v.to_bits() + 1);
             let d = Dec::from_f64(v, 5);
             let (a, b) = (
-                Decimal::parse(&prev.text).unwrap(),
-                Decimal::parse(&d.text).unwrap(),
+                prev.value.clone(),
+                d.value.clone(),
             );
             assert_eq!(a.cmp_numeric(&b), std::cmp::Ordering::Less, "{a} !< {b}");
             prev = d;

@@ -8,23 +8,23 @@ use std::time::Duration;
 
 use bigdecimal::BigDecimal;
 use serde_json::{json, Value};
-use tokenmirror::config::SimArgs;
-use tokenmirror::decimal::Decimal;
-use tokenmirror::simulator::{SimHandle, Simulator};
+use tokenmirror_simulator::SimConfig;
+use tokenmirror_subgraph::Decimal;
+use tokenmirror_simulator::{SimHandle, Simulator};
 
 /// A frozen clock: 2026-05-28 20:26:40 UTC.
 const NOW: i64 = 1_780_000_000;
 const DAY: u64 = 86_400;
 
-fn args(days: u64) -> SimArgs {
-    SimArgs {
+fn args(days: u64) -> SimConfig {
+    SimConfig {
         history: Duration::from_secs(days * DAY),
         now: Some(NOW),
-        ..SimArgs::default()
+        ..SimConfig::default()
     }
 }
 
-async fn start(args: SimArgs) -> Upstream {
+async fn start(args: SimConfig) -> Upstream {
     let handle = Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
@@ -1422,7 +1422,7 @@ fn sample(field: &str, ty: &str, token: &str) -> String {
 #[tokio::test]
 async fn serves_every_type_field_filter_and_order_of_the_upstream_sdl() {
     use async_graphql_parser::types::{TypeKind, TypeSystemDefinition};
-    let sdl = include_str!("../../src/sync/upstream.graphql");
+    let sdl = tokenmirror_subgraph::SDL;
     let doc = async_graphql_parser::parse_schema(sdl).expect("the upstream SDL parses");
     let mut objects = BTreeMap::new();
     let mut inputs = BTreeMap::new();

@@ -11,7 +11,7 @@ use super::clock::block_at;
 use super::error::QueryError;
 use super::fields::{HourField, TokenField};
 use super::market::TokenParams;
-use super::num::{cmp_dec, Num};
+use tokenmirror_subgraph::Number;
 use super::ops::{contains, decode_hex, split_key, test, text_op, CmpOp, Op, Test};
 use super::rows::HourRow;
 use super::tokens::{self, TokenMeta};
@@ -51,7 +51,7 @@ pub enum HourCond {
     Period(Test<i64>),
     /// The row's token must be one of those marked (from `token…` and `token_` filters).
     Tokens(Vec<bool>),
-    Dec(HourField, Test<Num>),
+    Dec(HourField, Test<Number>),
     /// `_change_block: {number_gte: N}`.
     ChangedSince(i64),
 }
@@ -61,7 +61,7 @@ pub enum HourCond {
 pub enum TokenCond {
     Id(Test<Vec<u8>>),
     Text(TokenField, Test<String>),
-    Num(TokenField, Test<Num>),
+    Num(TokenField, Test<Number>),
     ChangedSince(i64),
 }
 
@@ -86,7 +86,7 @@ impl Pred<HourCond> {
             HourCond::Period(t) => t.eval(|x| row.period_start().cmp(x), |_, _, _| false),
             HourCond::Tokens(mask) => mask.get(row.token as usize).copied().unwrap_or(false),
             HourCond::Dec(field, t) => match field.dec(row) {
-                Some(d) => t.eval(|x| cmp_dec(d, x), |_, _, _| false),
+                Some(d) => t.eval(|x| d.value.cmp_number(x), |_, _, _| false),
                 None => false,
             },
             HourCond::ChangedSince(n) => block_at(row.last_event) >= *n,
@@ -157,7 +157,7 @@ impl Pred<TokenCond> {
                 )
             }
             TokenCond::Num(field, t) => match src.meta(i).dec(*field) {
-                Some(d) => t.eval(|x| cmp_dec(d, x), |_, _, _| false),
+                Some(d) => t.eval(|x| d.value.cmp_number(x), |_, _, _| false),
                 None => false,
             },
             TokenCond::ChangedSince(n) => block_at(src.meta(i).last_change) >= *n,
@@ -289,15 +289,15 @@ fn bytes_operand(v: &V) -> Result<Vec<u8>, QueryError> {
     decode_hex(v.as_str().unwrap_or_default()).map_err(QueryError::bytes)
 }
 
-fn big_decimal(v: &V) -> Result<Num, QueryError> {
-    Num::big_decimal(v.as_str().unwrap_or_default()).map_err(|message| QueryError::ValueParse {
+fn big_decimal(v: &V) -> Result<Number, QueryError> {
+    Number::big_decimal(v.as_str().unwrap_or_default()).map_err(|message| QueryError::ValueParse {
         what: "BigDecimal".to_owned(),
         message,
     })
 }
 
-fn big_int(v: &V) -> Result<Num, QueryError> {
-    Num::big_int(v.as_str().unwrap_or_default()).map_err(|message| QueryError::ValueParse {
+fn big_int(v: &V) -> Result<Number, QueryError> {
+    Number::big_int(v.as_str().unwrap_or_default()).map_err(|message| QueryError::ValueParse {
         what: "BigInt".to_owned(),
         message,
     })

@@ -33,7 +33,7 @@ impl View<'_> {
                 // A malformed upstream row: a decimal in exponent notation.
                 Kind::Hour(HourField::Open) if corrupt => write_str(out, &row.open.scientific()),
                 Kind::Hour(f) => match f.dec(row) {
-                    Some(d) => write_str(out, &d.text),
+                    Some(d) => write_str(out, d.as_str()),
                     None => out.push_str("null"),
                 },
                 Kind::Typename => out.push_str("\"TokenHourData\""),
@@ -59,7 +59,7 @@ impl View<'_> {
                 Kind::Token(f) => match tokens::text(p, f) {
                     Some(text) => write_str(out, text),
                     None => match self.meta(i).dec(f) {
-                        Some(d) => write_str(out, &d.text),
+                        Some(d) => write_str(out, d.as_str()),
                         None => out.push_str("null"),
                     },
                 },

@@ -219,7 +219,7 @@ fn coerce_scalar(name: &str, v: &V) -> Option<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::schema::{Schema, SDL};
+    use crate::schema::{Schema, SDL};
 
     #[test]
     fn debug_form_matches_graph_node() {

@@ -5,12 +5,12 @@
 //!
 //! # Layout
 //!
-//! - `schema`: the upstream SDL (`src/sync/upstream.graphql`), the single source of truth for
+//! - `schema`: the upstream SDL ([`tokenmirror_subgraph::SDL`]), the single source of truth for
 //!   names, types and arguments; `value` coerces inputs to it.
 //! - `plan`: parse, validate and plan a query; `error` holds graph-node's error texts.
 //! - `exec`: resolve a plan at a block; `output` writes the JSON; `filter` (with
-//!   `ops`) and `order` implement `where`, `orderBy`, `skip` and `first`; `num` compares
-//!   decimals exactly.
+//!   `ops`) and `order` implement `where`, `orderBy`, `skip` and `first`; decimals compare
+//!   exactly ([`tokenmirror_subgraph::decimal`]).
 //! - `market`: tokens, the price walk, gaps and each hour's events; `rows` aggregates them
 //!   into hourly rows and keeps the completed ones; `tokens` computes `Token` at a time.
 //! - `clock`: the simulated clock, blocks and the deployment id; `noise`: deterministic
@@ -34,7 +34,6 @@ mod filter;
 mod http;
 mod market;
 mod noise;
-mod num;
 mod ops;
 mod order;
 mod output;
@@ -55,11 +54,53 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::config::{SimArgs, SimulateArgs};
 use clock::Clock;
 pub use clock::GENESIS_UNIX;
 use market::TokenParams;
 use rows::Store;
+
+/// What the simulated upstream serves and how it misbehaves (the `tokenmirror simulate` flags).
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// The same seed, token count, history and clock give byte-identical answers.
+    pub seed: u64,
+    /// Number of simulated tokens.
+    pub tokens: u32,
+    /// Hourly rows exist for hours starting in `[now - history, now]`, gaps aside.
+    pub history: Duration,
+    /// A frozen clock (unix seconds); `None` runs it from the wall clock.
+    pub now: Option<i64>,
+    /// How many times faster than the wall clock the clock runs.
+    pub speed: f64,
+    /// Share of requests (0…1) that fail.
+    pub fail_rate: f64,
+    /// Delay before every answer.
+    pub latency: Duration,
+    /// How far `_meta` and the served data trail the clock (indexing lag).
+    pub lag: Duration,
+    /// Largest `skip` accepted (the hosted service allowed 5000).
+    pub max_skip: u64,
+    /// Serve malformed hourly rows for the token with this index.
+    pub corrupt_token: Option<u32>,
+}
+
+impl Default for SimConfig {
+    /// Seed 1, 5 tokens, 400 days, the wall clock, no faults.
+    fn default() -> Self {
+        SimConfig {
+            seed: 1,
+            tokens: 5,
+            history: Duration::from_secs(400 * 86_400),
+            now: None,
+            speed: 1.0,
+            fail_rate: 0.0,
+            latency: Duration::ZERO,
+            lag: Duration::ZERO,
+            max_skip: 5000,
+            corrupt_token: None,
+        }
+    }
+}
 
 /// The simulated subgraph: cheap to clone (every clone is the same simulator).
 #[derive(Clone)]
@@ -83,11 +124,22 @@ struct Inner {
     fail_rate: AtomicU64,
     /// Requests received so far: faults are decided per request number.
     requests: AtomicU64,
+    /// Requests numbered from this one on wait for [`Simulator::release`] (a test hook).
+    stall_from: AtomicU64,
+    /// Wakes stalled requests, and tells a test that one is waiting.
+    stalled: tokio::sync::watch::Sender<StallState>,
+}
+
+/// Whether requests past the stall point are held, and how many are.
+#[derive(Debug, Clone, Copy, Default)]
+struct StallState {
+    released: bool,
+    waiting: u64,
 }
 
 impl Simulator {
     /// A simulator as configured; the completed hours of the history are computed here.
-    pub fn new(args: &SimArgs) -> Simulator {
+    pub fn new(args: &SimConfig) -> Simulator {
         let tokens: Vec<TokenParams> = (0..args.tokens)
             .map(|i| TokenParams::generate(args.seed, i))
             .collect();
@@ -111,6 +163,8 @@ impl Simulator {
                 hidden: RwLock::new(HashSet::new()),
                 fail_rate: AtomicU64::new(args.fail_rate.clamp(0.0, 1.0).to_bits()),
                 requests: AtomicU64::new(0),
+                stall_from: AtomicU64::new(u64::MAX),
+                stalled: tokio::sync::watch::Sender::new(StallState::default()),
             }),
         }
     }
@@ -184,6 +238,37 @@ impl Simulator {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         hidden.insert((token as u32, period_start_unix.div_euclid(3600)));
+    }
+
+    /// Holds every request after the next `n` (before its answer) until [`Simulator::release`]:
+    /// a test stops an upstream mid-pass at a point it chooses, not at a moment it hopes for.
+    pub fn stall_after(&self, n: u64) {
+        self.inner.stalled.send_modify(|s| s.released = false);
+        let next = self.inner.requests.load(Ordering::SeqCst);
+        self.inner.stall_from.store(next + n, Ordering::SeqCst);
+    }
+
+    /// Lets stalled requests (and every later one) through.
+    pub fn release(&self) {
+        self.inner.stall_from.store(u64::MAX, Ordering::SeqCst);
+        self.inner.stalled.send_modify(|s| s.released = true);
+    }
+
+    /// Waits until at least one request is held by [`Simulator::stall_after`].
+    pub async fn stalled(&self) {
+        let mut rx = self.inner.stalled.subscribe();
+        let _ = rx.wait_for(|s| s.waiting > 0).await;
+    }
+
+    /// Holds request number `request` while a stall covers it.
+    async fn wait_if_stalled(&self, request: u64) {
+        if request < self.inner.stall_from.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut rx = self.inner.stalled.subscribe();
+        self.inner.stalled.send_modify(|s| s.waiting += 1);
+        let _ = rx.wait_for(|s| s.released).await;
+        self.inner.stalled.send_modify(|s| s.waiting -= 1);
     }
 
     /// Answers one GraphQL request in-process, without latency or faults: the JSON body the
@@ -318,32 +403,36 @@ impl SimHandle {
     }
 }
 
-/// `tokenmirror simulate`: serves at `args.listen` until Ctrl-C or SIGTERM.
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
-    let sim = Simulator::new(&args.sim);
-    let listener = TcpListener::bind(args.listen)
+/// `tokenmirror simulate`: serves `config` at `listen` until `shutdown` resolves; requests in
+/// flight then get five more seconds.
+pub async fn run(
+    listen: SocketAddr,
+    config: &SimConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let sim = Simulator::new(config);
+    let listener = TcpListener::bind(listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let url = url_of(listener.local_addr()?);
     tracing::info!(
         %url,
-        seed = args.sim.seed,
-        tokens = args.sim.tokens,
+        seed = config.seed,
+        tokens = config.tokens,
         now = sim.now(),
         "simulated Uniswap v3 subgraph listening (POST GraphQL to / or /graphql)"
     );
-    let shutdown = crate::shutdown::on_signal();
-    let stopping = shutdown.clone();
-    let server = http::serve(
-        listener,
-        sim.router(),
-        async move { stopping.cancelled().await },
-    );
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let server = http::serve(listener, sim.router(), async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    });
     tokio::select! {
         served = server => served?,
         // Requests in flight (say, sleeping out a long `--latency`) get five seconds.
         () = async {
-            shutdown.cancelled().await;
+            let mut stopped = stopped;
+            let _ = stopped.wait_for(|s| *s).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         } => tracing::warn!("requests still in flight after 5 s: stopping anyway"),
     }

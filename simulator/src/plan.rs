@@ -389,7 +389,7 @@ fn too_deep(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::schema::SDL;
+    use crate::schema::SDL;
 
     fn errors(q: &str) -> Vec<String> {
         let s = Schema::parse(SDL).unwrap();

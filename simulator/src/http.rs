@@ -83,6 +83,7 @@ async fn graphql(State(sim): State<Simulator>, request: Request) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    sim.wait_if_stalled(number).await;
     let parsed = match body {
         Ok(bytes) => parse(&parts.method, &parts.uri, &bytes),
         Err(_) => Err(format!("the request body is larger than {MAX_BODY} bytes")),

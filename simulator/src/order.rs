@@ -8,7 +8,6 @@ use std::cmp::Ordering;
 
 use super::fields::{HourField, TokenField};
 use super::filter::TokenSource;
-use super::num::cmp_decs;
 use super::rows::HourRow;
 use super::tokens;
 
@@ -43,7 +42,7 @@ impl HourKey {
             HourKey::Period => a.hour.cmp(&b.hour),
             HourKey::Token(field) => cmp_tokens(field, a.token as usize, b.token as usize, src),
             HourKey::Dec(field) => match (field.dec(a), field.dec(b)) {
-                (Some(x), Some(y)) => cmp_decs(x, y),
+                (Some(x), Some(y)) => x.value.cmp_numeric(&y.value),
                 _ => Ordering::Equal,
             },
         };
@@ -60,7 +59,7 @@ pub fn cmp_tokens(field: TokenField, a: usize, b: usize, src: &dyn TokenSource) 
     let by_key = match (tokens::text(pa, field), tokens::text(pb, field)) {
         (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
         _ => match (src.meta(a).dec(field), src.meta(b).dec(field)) {
-            (Some(x), Some(y)) => cmp_decs(x, y),
+            (Some(x), Some(y)) => x.value.cmp_numeric(&y.value),
             _ => Ordering::Equal,
         },
     };

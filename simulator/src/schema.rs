@@ -1,4 +1,4 @@
-//! The upstream SDL (`src/sync/upstream.graphql`) as the simulator's single source of truth.
+//! The upstream SDL (`subgraph/upstream.graphql`) as the simulator's single source of truth.
 //!
 //! The sync's cynic queries are compiled against the same file, so the simulator parses it once
 //! at start and checks every query against it: field names, argument names, argument and
@@ -13,7 +13,7 @@ use async_graphql_parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition
 use async_graphql_value::ConstValue;
 
 /// The upstream SDL text, as checked in.
-pub const SDL: &str = include_str!("../sync/upstream.graphql");
+pub use tokenmirror_subgraph::SDL;
 
 /// The GraphQL types the SDL declares (plus the built-in scalars).
 #[derive(Debug, Default)]

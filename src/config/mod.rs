@@ -1,0 +1,277 @@
+//! The typed configuration: every option is a flag and an environment variable (the flag wins),
+//! parsed and checked once at start and passed down; nothing deeper in the program reads the
+//! environment. Values that cannot be right (a malformed `DATABASE_URL`, `TOKENS` entry,
+//! duration or address) are refused here, naming the bad value.
+//!
+//! - this module: the command line — the subcommands and the option groups they share;
+//! - [`values`]: parsers of single values (durations, listen addresses, lists, database URLs);
+//! - [`sources`]: `UPSTREAMS`, `GRAPH_API_KEY` and `TOKENS`, resolved into [`Sources`];
+//! - [`simulate`]: the simulated upstream's flags.
+
+pub mod simulate;
+pub mod sources;
+pub mod values;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+pub use self::simulate::{SimArgs, SimulateArgs};
+pub use self::sources::{ConfigError, Endpoint, Sources, Upstream};
+pub use self::values::DatabaseUrl;
+use self::sources::{parse_http_url, parse_secret, SourceSpecs, TokenSpec, UpstreamSpec};
+use self::values::{
+    at_least_one, parse_duration, parse_listen, parse_origin, parse_positive_duration, List,
+    NoEcho,
+};
+use crate::domain::Backfill;
+
+/// tokenmirror: an exact local mirror of Uniswap v3 token data from The Graph, served through
+/// GraphQL.
+#[derive(Debug, Parser)]
+#[command(name = "tokenmirror", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub log: LogArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending migrations, then serve the GraphQL API and run the sync loop in one process.
+    Serve(ServeArgs),
+    /// Run the built-in simulated upstream and `serve` against it on tokenmirror-demo.db; no
+    /// network needed.
+    Demo(DemoArgs),
+    /// Run only the simulated Uniswap v3 subgraph (for tests, demos and benchmarks).
+    Simulate(SimulateArgs),
+    /// Apply pending migrations and sync without the API: one pass with `--once`, else forever.
+    Sync(SyncCommandArgs),
+    /// Apply pending migrations and exit.
+    Migrate(DbArgs),
+    /// Print the API's GraphQL SDL (equal to the checked-in schema.graphql).
+    Schema,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log line format: human-readable text or one JSON object per line.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+    /// Which log lines to write, as tracing filter directives (e.g. `info`,
+    /// `tokenmirror=debug,info`).
+    #[arg(
+        long,
+        env = "LOG_LEVEL",
+        default_value = "info,sqlx=warn,sea_orm_migration=warn",
+        global = true
+    )]
+    pub log_level: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Where the mirror lives.
+#[derive(Debug, Clone, Args)]
+pub struct DbArgs {
+    /// Database: `sqlite://PATH?mode=rwc` (embedded, created if missing) or
+    /// `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://tokenmirror.db?mode=rwc",
+        hide_env_values = true,
+        value_parser = NoEcho::<DatabaseUrl>::new()
+    )]
+    pub database_url: DatabaseUrl,
+}
+
+/// The upstream subgraphs and the tokens to mirror from them.
+#[derive(Debug, Clone, Args)]
+pub struct UpstreamArgs {
+    /// Upstream subgraphs, comma-separated `name=url` or bare known `name` (ethereum, arbitrum,
+    /// base, optimism, polygon, bsc, avalanche, celo, blast: The Graph's gateway with
+    /// GRAPH_API_KEY). The first is the default network.
+    #[arg(
+        long,
+        env = "UPSTREAMS",
+        default_value = "",
+        hide_default_value = true,
+        hide_env_values = true,
+        value_parser = NoEcho::<List<UpstreamSpec>>::new()
+    )]
+    pub upstreams: List<UpstreamSpec>,
+    /// The Graph API key for bare network names (a secret: never printed or logged).
+    #[arg(long, env = "GRAPH_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub graph_api_key: Option<SecretString>,
+    /// The Graph's gateway, where bare network names point.
+    #[arg(
+        long,
+        env = "GRAPH_GATEWAY_URL",
+        default_value = sources::DEFAULT_GATEWAY,
+        value_parser = parse_http_url
+    )]
+    pub graph_gateway_url: url::Url,
+    /// Tokens to mirror, comma-separated `network:0xaddress` or bare `0xaddress` (default
+    /// network).
+    #[arg(long, env = "TOKENS", default_value = "", hide_default_value = true)]
+    pub tokens: List<TokenSpec>,
+}
+
+/// How the sync fetches.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Pause between sync passes (e.g. 90s, 5m).
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "60s", value_parser = parse_positive_duration)]
+    pub sync_interval: Duration,
+    /// Where history starts: a duration back from the upstream's head (7d, 400d) or a date
+    /// (2024-01-01).
+    #[arg(long, env = "BACKFILL", default_value = "7d")]
+    pub backfill: Backfill,
+    /// Recent hours every pass fetches again (the current hour keeps changing upstream); a part
+    /// of an hour counts as a whole one.
+    #[arg(long, env = "OVERLAP", default_value = "3h", value_parser = parse_duration)]
+    pub overlap: Duration,
+    /// Tokens of one network synced at the same time (pages of one token are sequential).
+    #[arg(long, env = "SYNC_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sync_concurrency: u16,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address the API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
+    pub listen_addr: SocketAddr,
+    /// Origins browsers may call the API from: `*` or a comma-separated list of origins.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "*", value_delimiter = ',', value_parser = parse_origin)]
+    pub cors_origins: Vec<String>,
+    /// Deepest field nesting a query may have (introspection needs about 13).
+    #[arg(long, env = "MAX_DEPTH", default_value_t = 20, value_parser = at_least_one)]
+    pub max_depth: usize,
+    /// Most fields a query may select in all (GraphiQL's introspection query needs a few
+    /// hundred).
+    #[arg(long, env = "MAX_COMPLEXITY", default_value_t = 2000, value_parser = at_least_one)]
+    pub max_complexity: usize,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1 << 20, value_parser = at_least_one)]
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered with 503.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
+    pub request_timeout: Duration,
+}
+
+/// `tokenmirror serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    #[command(flatten)]
+    pub api: ApiArgs,
+}
+
+/// `tokenmirror sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncCommandArgs {
+    /// Run one pass and exit: 0 when every token synced, 1 when any failed.
+    #[arg(long)]
+    pub once: bool,
+    #[command(flatten)]
+    pub db: DbArgs,
+    #[command(flatten)]
+    pub upstream: UpstreamArgs,
+    #[command(flatten)]
+    pub sync: SyncArgs,
+}
+
+/// `tokenmirror demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// The demo's own database (never the user's tokenmirror.db).
+    #[arg(
+        long,
+        env = "DEMO_DATABASE_URL",
+        default_value = "sqlite://tokenmirror-demo.db?mode=rwc",
+        hide_env_values = true,
+        value_parser = NoEcho::<DatabaseUrl>::new()
+    )]
+    pub database_url: DatabaseUrl,
+    /// Address the API listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8000", value_parser = parse_listen)]
+    pub listen_addr: SocketAddr,
+    /// Seed of the simulated data.
+    #[arg(long, env = "SIM_SEED", default_value_t = 1)]
+    pub seed: u64,
+    /// Number of simulated tokens (all of them are tracked).
+    #[arg(long, env = "SIM_TOKENS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub tokens: u32,
+    /// Hours of simulated history, and how far back the demo backfills.
+    #[arg(long, env = "SIM_HISTORY", default_value = "30d", value_parser = parse_duration)]
+    pub history: Duration,
+    /// Pause between sync passes.
+    #[arg(long, env = "SYNC_INTERVAL", default_value = "10s", value_parser = parse_positive_duration)]
+    pub sync_interval: Duration,
+}
+
+impl UpstreamArgs {
+    /// Resolves bare tokens to the default network and gateway names to URLs, refusing tokens
+    /// on unknown networks and gateway upstreams without a key.
+    pub fn resolve(&self) -> Result<Sources, ConfigError> {
+        SourceSpecs {
+            upstreams: &self.upstreams,
+            graph_api_key: self.graph_api_key.as_ref(),
+            gateway: &self.graph_gateway_url,
+            tokens: &self.tokens,
+        }
+        .resolve()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn no_secret_is_echoed_by_command_line_errors() {
+        for (flag, value) in [
+            ("--database-url", "postgres://u:sekret@host:notaport/db"),
+            ("--upstreams", "x=ftp://host/api/sekret/subgraph"),
+        ] {
+            let err = Cli::try_parse_from(["tokenmirror", "serve", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains(flag) && !err.contains("sekret"),
+                "{flag}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn limits_of_zero_are_refused() {
+        for limit in ["--max-depth", "--max-complexity", "--max-body-bytes"] {
+            assert!(Cli::try_parse_from(["tokenmirror", "serve", limit, "0"]).is_err());
+            assert!(Cli::try_parse_from(["tokenmirror", "serve", limit, "5"]).is_ok());
+        }
+    }
+}

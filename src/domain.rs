@@ -1,0 +1,109 @@
+//! The mirror's own vocabulary, shared by every layer (configuration, storage, sync, API): which
+//! token, which hour, how far back history starts. Nothing here does I/O.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::config::values::parse_duration;
+
+/// Seconds in an hour: every stored row starts on a multiple of it.
+pub const HOUR: i64 = 3600;
+
+/// A mirrored token: its network (a name from `UPSTREAMS`) and its lowercase address.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TokenKey {
+    pub network: String,
+    pub address: String,
+}
+
+impl TokenKey {
+    pub fn new(network: impl Into<String>, address: impl Into<String>) -> TokenKey {
+        TokenKey {
+            network: network.into(),
+            address: address.into(),
+        }
+    }
+}
+
+/// Checks an `0x` + 40 hex address and lowercases it.
+pub fn parse_address(s: &str) -> Result<String, String> {
+    let hex = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X"));
+    match hex {
+        Some(h) if h.len() == 40 && h.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(format!("0x{}", h.to_ascii_lowercase()))
+        }
+        _ => Err(format!(
+            "{s:?} is not an address: expected 0x followed by 40 hex digits"
+        )),
+    }
+}
+
+/// Unix seconds as a UTC time (clamped to the representable range).
+pub fn utc(unix: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(unix, 0).unwrap_or_default()
+}
+
+/// `BACKFILL`: how far back history starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backfill {
+    /// Counted back from the upstream's head block time.
+    Duration(Duration),
+    /// From 00:00 UTC of this date.
+    Since(NaiveDate),
+}
+
+impl Backfill {
+    /// The first hour (unix seconds, floored to the hour) to mirror, given the upstream head.
+    pub fn start_hour(&self, head_unix: i64) -> i64 {
+        let start = match self {
+            Backfill::Duration(d) => head_unix.saturating_sub(d.as_secs() as i64),
+            Backfill::Since(date) => date
+                .and_hms_opt(0, 0, 0)
+                .map(|t| t.and_utc().timestamp())
+                .unwrap_or(0),
+        };
+        start.div_euclid(HOUR) * HOUR
+    }
+}
+
+impl FromStr for Backfill {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(date) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Backfill::Since(date));
+        }
+        parse_duration(s).map(Backfill::Duration).map_err(|_| {
+            format!("{s:?} is neither a duration (7d, 400d, 12h) nor a date (2024-01-01)")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backfill_floors_to_the_hour() {
+        let b: Backfill = "1d".parse().unwrap();
+        assert_eq!(
+            b.start_hour(1_700_000_123),
+            (1_700_000_123 - 86_400) / 3600 * 3600
+        );
+        let b: Backfill = "2024-01-01".parse().unwrap();
+        assert_eq!(b.start_hour(0), 1_704_067_200);
+        assert!("2024-13-01".parse::<Backfill>().is_err());
+    }
+
+    #[test]
+    fn addresses_are_checked_and_lowercased() {
+        assert_eq!(
+            parse_address("0xABCDEFabcdef0123456789012345678901234567").unwrap(),
+            "0xabcdefabcdef0123456789012345678901234567"
+        );
+        for bad in ["0x123", "abcdefabcdef0123456789012345678901234567", "0xZZ"] {
+            assert!(parse_address(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The upstream's language, shared by the mirror and its simulated upstream: the Uniswap v3
+//! subgraph's API as graph-node serves it.
+//!
+//! # Layout
+//!
+//! - [`SDL`]: the part of the subgraph's schema the mirror uses (`upstream.graphql`), the one
+//!   source of its names, types and arguments: the sync's typed queries are compiled against it
+//!   and the simulator serves it.
+//! - [`decimal`]: exact `BigDecimal`/`BigInt` values as the canonical strings graph-node writes,
+//!   with the arithmetic candles need (exact sums rounded once, numeric comparison).
+//! - [`number`]: numbers as clients write them in filters (any notation), rounded as graph-node
+//!   rounds its arguments and compared exactly with decimals.
+
+pub mod decimal;
+pub mod number;
+
+pub use decimal::{Decimal, DecimalError, SIGNIFICANT_DIGITS};
+pub use number::Number;
+
+/// The upstream subgraph's SDL (the part the mirror uses), as graph-node generates it.
+pub const SDL: &str = include_str!("../upstream.graphql");
+
+/// Where [`SDL`] lives, for build scripts that register it (cynic's schema registration).
+pub const SDL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/upstream.graphql");
