@@ -117,6 +117,8 @@ pub async fn prepare_sync(
     settings: SyncSettings,
     metrics: Arc<Metrics>,
 ) -> anyhow::Result<Syncer> {
-    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now()).await?;
-    Ok(Syncer::new(db, sources, settings, metrics))
+    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now())
+        .await
+        .context("cannot record the tracked tokens")?;
+    Ok(Syncer::new(db, sources, settings, metrics)?)
 }

@@ -1,8 +1,10 @@
-//! The API's error type and its one mapping to GraphQL errors.
+//! The API's errors and their one mapping to `extensions.code`.
 //!
-//! A user mistake becomes `BAD_USER_INPUT` with a message saying what to fix. Anything else is
-//! logged with its cause chain under the request id, and the client sees only a generic
-//! `INTERNAL_SERVER_ERROR` naming that id: no SQL, no internals.
+//! A user mistake becomes `BAD_USER_INPUT` with a message saying what to fix. Anything else —
+//! an [`ApiError::Internal`], or any execution error nobody gave a code — is logged with its
+//! cause chain under the request id, and the client sees only a generic `INTERNAL_SERVER_ERROR`
+//! naming that id: no SQL, no internals. Errors raised before execution get the code of their
+//! phase ([`crate::api::codes`]); HTTP-level refusals use [`request_error_body`].
 
 use std::fmt::Display;
 
@@ -56,18 +58,22 @@ pub fn request_id() -> String {
         .unwrap_or_else(|_| "-".to_owned())
 }
 
+/// Logs an internal error's cause chain under the request id and returns the message the client
+/// sees.
+fn internal_message(cause: &dyn Display) -> String {
+    let id = request_id();
+    tracing::error!(request_id = %id, error = %cause, "internal error");
+    format!("internal server error (request id {id})")
+}
+
 impl From<ApiError> for async_graphql::Error {
     fn from(e: ApiError) -> Self {
         match e {
             ApiError::BadInput(msg) => with_code(msg, code::BAD_USER_INPUT),
-            ApiError::Internal(cause) => {
-                let id = request_id();
-                tracing::error!(request_id = %id, error = format!("{cause:#}"), "internal error");
-                with_code(
-                    format!("internal server error (request id {id})"),
-                    code::INTERNAL_SERVER_ERROR,
-                )
-            }
+            ApiError::Internal(cause) => with_code(
+                internal_message(&format!("{cause:#}")),
+                code::INTERNAL_SERVER_ERROR,
+            ),
         }
     }
 }
@@ -81,12 +87,31 @@ pub fn with_code(message: impl Into<String>, code: &'static str) -> async_graphq
     err
 }
 
-/// Sets `extensions.code` on a server error that has none.
+/// Sets `extensions.code` on an error that has none.
 pub fn ensure_code(err: &mut async_graphql::ServerError, code: &'static str) {
     let ext = err.extensions.get_or_insert_with(Default::default);
     if ext.get("code").is_none() {
         ext.set("code", code);
     }
+}
+
+/// An execution error that nobody gave a code is a server fault: its text is logged (it may
+/// say anything about internals) and replaced by the generic message.
+pub fn uncoded(err: &mut async_graphql::ServerError) {
+    let has_code = err
+        .extensions
+        .as_ref()
+        .is_some_and(|e| e.get("code").is_some());
+    if !has_code {
+        err.message = internal_message(&err.message);
+        ensure_code(err, code::INTERNAL_SERVER_ERROR);
+    }
+}
+
+/// The JSON body of a request refused before GraphQL could run (bad HTTP method, body or
+/// parameters): one error with `code`.
+pub fn request_error_body(message: &str, code: &'static str) -> String {
+    serde_json::json!({"errors": [{"message": message, "extensions": {"code": code}}]}).to_string()
 }
 
 #[cfg(test)]
@@ -115,6 +140,22 @@ mod tests {
         assert!(!e.message.contains("relation"), "{}", e.message);
         assert!(e.message.starts_with("internal server error"));
         assert_eq!(code_of(&e).as_deref(), Some(code::INTERNAL_SERVER_ERROR));
+    }
+
+    #[test]
+    fn uncoded_errors_are_internal_and_coded_ones_stay() {
+        let mut bare = async_graphql::ServerError::new("connection reset by 10.0.0.5", None);
+        uncoded(&mut bare);
+        assert!(
+            bare.message.starts_with("internal server error"),
+            "{}",
+            bare.message
+        );
+        assert!(!bare.message.contains("10.0.0.5"));
+        let mut coded = async_graphql::ServerError::new("limit: 0", None);
+        ensure_code(&mut coded, code::BAD_USER_INPUT);
+        uncoded(&mut coded);
+        assert_eq!(coded.message, "limit: 0");
     }
 
     #[test]

@@ -4,20 +4,26 @@
 //!
 //! # Layout
 //!
-//! - [`api`]: the GraphQL schema (no HTTP types) and its resolvers, one module per feature.
-//! - [`error`]: the API's error type and its one mapping to `extensions.code`.
-//! - [`config`]: the typed configuration (clap + environment), checked once at start.
+//! The workspace: this crate (the `tokenmirror` binary and its library), `migration/` (the
+//! database schema, one sea-orm migration per file), `subgraph/` (`tokenmirror-subgraph`: the
+//! upstream's SDL and its exact decimal values, shared with the simulator), `simulator/`
+//! (`tokenmirror-simulator`: the offline Uniswap v3 subgraph) and `vendor/async-graphql`
+//! (async-graphql 7.2.1 with a small documented patch).
+//!
+//! Inside this crate, by layer — each module may use the ones listed after it, never before:
+//!
+//! - `main.rs`: parses the command line, starts logging, runs the subcommand; nothing else.
+//! - [`commands`]: what each subcommand does, with its exit code.
 //! - [`app`]: the server (and sync loop) put together, as `serve` runs it and tests start it.
-//! - [`shutdown`]: the one Ctrl-C/SIGTERM signal every task watches.
-//! - [`commands`]: what each subcommand does; `main.rs` only parses and dispatches.
-//! - [`decimal`]: exact decimals as canonical strings, with the arithmetic candles need.
-//! - [`db`]: connecting, migrations (the `migration` crate), entities, exact reads and
-//!   idempotent writes on SQLite and PostgreSQL.
-//! - [`simulator`]: the offline Uniswap v3 subgraph (`tokenmirror simulate`).
-//! - [`sync`]: keeps the mirror in step with the upstream subgraphs (the loop inside `serve`).
 //! - [`http`]: the axum router: `/graphql`, GraphiQL and its assets, health, metrics.
-//! - [`metrics`]: the numbers behind `/metrics`.
-//! - [`telemetry`]: structured logs.
+//! - [`api`]: the GraphQL schema (no HTTP types) and its resolvers, one module per feature.
+//! - [`sync`]: keeps the mirror in step with the upstream subgraphs.
+//! - [`db`]: connecting, migrations, entities, exact reads and idempotent writes.
+//! - [`error`]: the API's errors and their one mapping to `extensions.code`.
+//! - [`metrics`], [`telemetry`], [`shutdown`]: `/metrics`, logs, the one shutdown signal.
+//! - [`config`]: the typed configuration (clap + environment), checked once at start.
+//! - [`domain`]: the shared vocabulary (token keys, addresses, hours, backfill).
+//! - [`decimal`]: exact decimals (re-exported from `tokenmirror-subgraph`).
 
 pub mod api;
 pub mod app;

@@ -11,11 +11,11 @@ use super::clock::block_at;
 use super::error::QueryError;
 use super::fields::{HourField, TokenField};
 use super::market::TokenParams;
-use tokenmirror_subgraph::Number;
 use super::ops::{contains, decode_hex, split_key, test, text_op, CmpOp, Op, Test};
 use super::rows::HourRow;
 use super::tokens::{self, TokenMeta};
 use super::value::V;
+use tokenmirror_subgraph::Number;
 
 /// A boolean combination of conditions.
 #[derive(Debug, Clone)]

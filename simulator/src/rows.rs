@@ -312,10 +312,7 @@ mod tests {
         for _ in 0..2000 {
             v = f64::from_bits(v.to_bits() + 1);
             let d = Dec::from_f64(v, 5);
-            let (a, b) = (
-                prev.value.clone(),
-                d.value.clone(),
-            );
+            let (a, b) = (prev.value.clone(), d.value.clone());
             assert_eq!(a.cmp_numeric(&b), std::cmp::Ordering::Less, "{a} !< {b}");
             prev = d;
         }

@@ -56,7 +56,7 @@ pub fn schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         Schema::parse(SDL).unwrap_or_else(|e| {
-            tracing::error!("src/sync/upstream.graphql does not parse: {e}");
+            tracing::error!("subgraph/upstream.graphql does not parse: {e}");
             Schema::default()
         })
     })

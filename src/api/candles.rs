@@ -1,4 +1,4 @@
-//! Candles: hourly rows grouped into UTC-aligned buckets of 1h…1w (SPEC §4).
+//! Candles: hourly rows grouped into UTC-aligned buckets of 1h…1w.
 //!
 //! A bucket holds the upstream rows whose hour starts inside it. Aggregation happens here in
 //! Rust, exactly: the first open, the last close/price/TVL, the numerically largest high and

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Object, SimpleObject};
 
+use super::context::api;
 use super::scalars::DateTime;
-use super::ApiContext;
 use crate::db::{state, tokens};
 use crate::error::ApiError;
 
@@ -18,7 +18,7 @@ impl StatusQuery {
     /// Per token: the newest hour stored, the last success and error, and how far the upstream
     /// was behind at the last pass. Lists every token ever tracked or synced.
     async fn sync_status(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SyncStatus>> {
-        let api = ctx.data::<ApiContext>()?;
+        let api = api(ctx)?;
         let conn = api.db.conn();
         let tracked = tokens::tracked(conn).await.map_err(ApiError::from)?;
         let states = state::all_sync_states(conn).await.map_err(ApiError::from)?;

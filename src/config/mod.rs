@@ -19,12 +19,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 pub use self::simulate::{SimArgs, SimulateArgs};
+use self::sources::{parse_http_url, parse_secret, SourceSpecs, TokenSpec, UpstreamSpec};
 pub use self::sources::{ConfigError, Endpoint, Sources, Upstream};
 pub use self::values::DatabaseUrl;
-use self::sources::{parse_http_url, parse_secret, SourceSpecs, TokenSpec, UpstreamSpec};
 use self::values::{
-    at_least_one, parse_duration, parse_listen, parse_origin, parse_positive_duration, List,
-    NoEcho,
+    at_least_one, parse_duration, parse_listen, parse_origin, parse_positive_duration, List, NoEcho,
 };
 use crate::domain::Backfill;
 

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::domain::Backfill;
+
 /// Parses `90s`, `5m`, `3h`, `7d`, `2w` (a whole number and one unit).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let bad = || {
@@ -27,6 +29,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .filter(|secs| *secs <= 100 * 365 * 86_400)
         .map(Duration::from_secs)
         .ok_or_else(|| format!("{s:?} is longer than 100 years"))
+}
+
+impl FromStr for Backfill {
+    type Err = String;
+    /// A duration (`7d`, `400d`) or a date (`2024-01-01`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Ok(date) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+            return Ok(Backfill::Since(date));
+        }
+        parse_duration(s).map(Backfill::Duration).map_err(|_| {
+            format!("{s:?} is neither a duration (7d, 400d, 12h) nor a date (2024-01-01)")
+        })
+    }
 }
 
 /// Like [`parse_duration`], refusing zero (a zero interval or timeout cannot work).
@@ -262,6 +277,19 @@ mod tests {
             let err = parse_duration(bad).unwrap_err();
             assert!(err.contains(&format!("{bad:?}")), "{err}");
         }
+    }
+
+    #[test]
+    fn backfill_is_a_duration_or_a_date() {
+        assert_eq!(
+            "1d".parse::<Backfill>().unwrap(),
+            Backfill::Duration(Duration::from_secs(86_400))
+        );
+        assert!(matches!(
+            "2024-01-01".parse::<Backfill>(),
+            Ok(Backfill::Since(_))
+        ));
+        assert!("2024-13-01".parse::<Backfill>().is_err());
     }
 
     #[test]

@@ -1,8 +1,14 @@
 //! Hourly rows: the idempotent page write the sync commits, and the range read the API serves.
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Value};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic,
+    PaginatorTrait, QueryFilter, Value,
+};
 
-use super::{execute, state, SqlBuilder};
+use super::entity::token_hour_data::{self as thd, Column as C};
+use super::sql::{execute, SqlBuilder};
+use super::state;
 use crate::decimal::Decimal;
 
 /// One upstream `TokenHourData` row, validated.
@@ -26,19 +32,33 @@ pub struct HourRow {
 }
 
 /// The decimal columns of `token_hour_data`, in the order of [`HourRow::decimals`].
-pub const DECIMAL_COLUMNS: [&str; 11] = [
-    "open",
-    "high",
-    "low",
-    "close",
-    "price_usd",
-    "volume",
-    "volume_usd",
-    "untracked_volume_usd",
-    "fees_usd",
-    "total_value_locked",
-    "total_value_locked_usd",
+pub const DECIMAL_COLUMNS: [C; 11] = [
+    C::Open,
+    C::High,
+    C::Low,
+    C::Close,
+    C::PriceUsd,
+    C::Volume,
+    C::VolumeUsd,
+    C::UntrackedVolumeUsd,
+    C::FeesUsd,
+    C::TotalValueLocked,
+    C::TotalValueLockedUsd,
 ];
+
+/// The table's name, for the hand-written statements.
+fn table() -> &'static str {
+    thd::Entity.table_name()
+}
+
+/// `a, b, c` of some columns.
+fn column_list(columns: &[C]) -> String {
+    columns
+        .iter()
+        .map(|c| c.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl HourRow {
     /// The decimal fields, in the order of [`DECIMAL_COLUMNS`].
@@ -129,72 +149,64 @@ pub async fn write_page(
     Ok(outcome)
 }
 
-fn span_filter(b: &mut SqlBuilder, page: &HourPage<'_>) {
-    b.sql(" WHERE network = ")
-        .param(page.network)
-        .sql(" AND address = ")
-        .param(page.address)
-        .sql(" AND period_start_unix >= ")
-        .param(page.first_hour);
+/// The stored rows inside the page's span.
+fn span(page: &HourPage<'_>) -> Condition {
+    let mut c = Condition::all()
+        .add(C::Network.eq(page.network))
+        .add(C::Address.eq(page.address))
+        .add(C::PeriodStartUnix.gte(page.first_hour));
     if let Some(last) = page.last_hour {
-        b.sql(" AND period_start_unix <= ").param(last);
+        c = c.add(C::PeriodStartUnix.lte(last));
     }
+    c
 }
 
 async fn count_in_span(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result<u64, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("SELECT COUNT(*) AS n FROM token_hour_data");
-    span_filter(&mut b, page);
-    let row = conn.query_one_raw(b.build()).await?;
-    let n: i64 = match row {
-        Some(r) => r.try_get("", "n")?,
-        None => 0,
-    };
-    Ok(n as u64)
+    thd::Entity::find().filter(span(page)).count(conn).await
 }
 
 async fn delete_missing(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result<u64, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("DELETE FROM token_hour_data");
-    span_filter(&mut b, page);
-    if !page.rows.is_empty() {
-        // Integers we formatted ourselves: safe to inline, and no parameter limit to mind.
-        let kept: Vec<String> = page
-            .rows
-            .iter()
-            .map(|r| r.period_start_unix.to_string())
-            .collect();
-        b.sql(" AND period_start_unix NOT IN (")
-            .sql(&kept.join(","))
-            .sql(")");
+    let kept: Vec<i64> = page.rows.iter().map(|r| r.period_start_unix).collect();
+    let mut missing = span(page);
+    if !kept.is_empty() {
+        missing = missing.add(Expr::col(C::PeriodStartUnix).is_not_in(kept));
     }
-    execute(conn, b).await
+    Ok(thd::Entity::delete_many()
+        .filter(missing)
+        .exec(conn)
+        .await?
+        .rows_affected)
 }
 
 fn upsert_sql(backend: DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlBuilder {
     let mut b = SqlBuilder::new(backend);
-    b.sql("INSERT INTO token_hour_data (network, address, period_start_unix, id, ")
-        .sql(&DECIMAL_COLUMNS.join(", "))
+    let keys = column_list(&[C::Network, C::Address, C::PeriodStartUnix, C::Id]);
+    b.sql(&format!("INSERT INTO {} ({keys}, ", table()))
+        .sql(&column_list(&DECIMAL_COLUMNS))
         .sql(") ");
     if backend == DbBackend::Postgres {
         unnest_rows(&mut b, page, rows);
     } else {
         values_rows(&mut b, page, rows);
     }
-    b.sql(" ON CONFLICT (network, address, period_start_unix) DO UPDATE SET id = excluded.id");
-    for c in DECIMAL_COLUMNS {
+    let key = column_list(&[C::Network, C::Address, C::PeriodStartUnix]);
+    let id = C::Id.as_str();
+    b.sql(&format!(
+        " ON CONFLICT ({key}) DO UPDATE SET {id} = excluded.{id}"
+    ));
+    for c in DECIMAL_COLUMNS.map(|c| c.as_str()) {
         b.sql(&format!(", {c} = excluded.{c}"));
     }
     // Only touch rows that differ, so that rows_affected counts real changes. Canonical strings
     // make numeric equality (PostgreSQL) and text equality (SQLite) the same thing.
     let op = b.distinct_op();
+    let table = table();
     let differs: Vec<String> = DECIMAL_COLUMNS
         .iter()
-        .map(|c| format!("token_hour_data.{c}{op}excluded.{c}"))
+        .map(|c| c.as_str())
+        .map(|c| format!("{table}.{c}{op}excluded.{c}"))
         .collect();
-    b.sql(" WHERE token_hour_data.id")
-        .sql(op)
-        .sql("excluded.id OR ")
+    b.sql(&format!(" WHERE {table}.{id}{op}excluded.{id} OR "))
         .sql(&differs.join(" OR "));
     b
 }
@@ -276,23 +288,33 @@ pub async fn read_range(
     direction: Direction,
     limit: Option<u64>,
 ) -> Result<Vec<HourRow>, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("SELECT period_start_unix, id");
+    let (period, mut b) = (
+        C::PeriodStartUnix.as_str(),
+        SqlBuilder::new(conn.get_database_backend()),
+    );
+    b.sql(&format!("SELECT {period}, {}", C::Id.as_str()));
     for c in DECIMAL_COLUMNS {
-        b.sql(&format!(", CAST({c} AS TEXT)"));
+        b.sql(&format!(", CAST({} AS TEXT)", c.as_str()));
     }
-    b.sql(" FROM token_hour_data WHERE network = ")
-        .param(network)
-        .sql(" AND address = ")
-        .param(address)
-        .sql(" AND period_start_unix >= ")
-        .param(from)
-        .sql(" AND period_start_unix < ")
-        .param(to)
-        .sql(match direction {
-            Direction::Asc => " ORDER BY period_start_unix ASC",
-            Direction::Desc => " ORDER BY period_start_unix DESC",
-        });
+    b.sql(&format!(
+        " FROM {} WHERE {} = ",
+        table(),
+        C::Network.as_str()
+    ))
+    .param(network)
+    .sql(&format!(" AND {} = ", C::Address.as_str()))
+    .param(address)
+    .sql(&format!(" AND {period} >= "))
+    .param(from)
+    .sql(&format!(" AND {period} < "))
+    .param(to)
+    .sql(&format!(
+        " ORDER BY {period} {}",
+        match direction {
+            Direction::Asc => "ASC",
+            Direction::Desc => "DESC",
+        }
+    ));
     if let Some(limit) = limit {
         b.sql(" LIMIT ")
             .param(i64::try_from(limit).unwrap_or(i64::MAX));

@@ -1,22 +1,31 @@
 //! The storage layer: connecting, migrating, and the exact reads and idempotent writes of every
 //! table. Functions take `&impl ConnectionTrait` so they run alike on a pool or inside a
 //! transaction; [`Db::begin_write`] opens the transaction the sync writes a page in.
+//!
+//! - [`entity`]: one sea-orm entity per table;
+//! - [`hours`]: hourly rows — the page write and the range read (hand-tuned SQL: the measured
+//!   hot paths, built with `sql`, column names from the entity);
+//! - [`tokens`]: tracked tokens and metadata; [`state`]: sync state and upstream freshness
+//!   (written with sea-query/sea-orm).
 
 pub mod entity;
 pub mod hours;
+mod sql;
 pub mod state;
 pub mod tokens;
 
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
 use crate::config::DatabaseUrl;
+use crate::decimal::Decimal;
 
 /// The current time as stored: to the microsecond, PostgreSQL's precision, so that both
 /// backends give back the same value (SQLite would keep nanoseconds).
@@ -89,68 +98,18 @@ impl Db {
     }
 }
 
-/// Builds SQL with positional parameters in the backend's syntax, casting decimals to `NUMERIC`
-/// on PostgreSQL (SQLite keeps them as text).
-pub(crate) struct SqlBuilder {
-    backend: DbBackend,
-    sql: String,
-    values: Vec<Value>,
-}
-
-impl SqlBuilder {
-    pub(crate) fn new(backend: DbBackend) -> Self {
-        SqlBuilder {
-            backend,
-            sql: String::with_capacity(256),
-            values: Vec::new(),
-        }
-    }
-
-    /// Appends literal SQL.
-    pub(crate) fn sql(&mut self, s: &str) -> &mut Self {
-        self.sql.push_str(s);
-        self
-    }
-
-    /// Appends a parameter placeholder bound to `v`.
-    pub(crate) fn param(&mut self, v: impl Into<Value>) -> &mut Self {
-        self.values.push(v.into());
-        match self.backend {
-            DbBackend::Postgres => {
-                self.sql.push('$');
-                self.sql.push_str(&self.values.len().to_string());
-            }
-            _ => self.sql.push('?'),
-        }
-        self
-    }
-
-    /// Appends a parameter holding an exact decimal.
-    pub(crate) fn decimal(&mut self, v: &str) -> &mut Self {
-        if self.backend == DbBackend::Postgres {
-            self.sql.push_str("CAST(");
-            self.param(v.to_owned());
-            self.sql.push_str(" AS NUMERIC)");
-        } else {
-            self.param(v.to_owned());
-        }
-        self
-    }
-
-    /// The operator that is true when two values differ, NULLs included.
-    pub(crate) fn distinct_op(&self) -> &'static str {
-        match self.backend {
-            DbBackend::Sqlite => " IS NOT ",
-            _ => " IS DISTINCT FROM ",
-        }
-    }
-
-    pub(crate) fn build(self) -> Statement {
-        Statement::from_sql_and_values(self.backend, self.sql, self.values)
+/// An exact decimal as a value to write: `CAST(? AS NUMERIC)` on PostgreSQL, so that the
+/// column gets exactly the canonical string's value, and the string itself on SQLite, whose
+/// decimal columns are `TEXT` (casting there would turn it into a float).
+pub fn decimal_value(backend: DbBackend, d: &Decimal) -> Expr {
+    let v = Expr::val(d.as_str());
+    match backend {
+        DbBackend::Postgres => v.cast_as("NUMERIC"),
+        _ => v,
     }
 }
 
-/// Runs a statement built by [`SqlBuilder`] and returns the number of rows it changed.
-pub(crate) async fn execute(conn: &impl ConnectionTrait, b: SqlBuilder) -> Result<u64, DbErr> {
-    Ok(conn.execute_raw(b.build()).await?.rows_affected())
+/// A statement that could not be built (a row with the wrong number of values: a bug).
+pub(crate) fn query_error(e: sea_orm::sea_query::error::Error) -> DbErr {
+    DbErr::Custom(format!("cannot build the statement: {e}"))
 }

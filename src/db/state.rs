@@ -1,11 +1,12 @@
 //! Sync state per token and upstream freshness per network.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, QueryOrder};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query, SubQueryStatement};
+use sea_orm::{ActiveValue, ConnectionTrait, DbErr, EntityTrait, QueryOrder};
 
-use super::entity::{sync_state, upstream_meta};
+use super::entity::{sync_state as ss, token_hour_data as thd, upstream_meta};
 use super::hours::{Coverage, HourPage, PageOutcome};
-use super::{execute, SqlBuilder};
+use super::query_error;
 
 /// Advances a token's sync state in the transaction that wrote `page`: the cursor
 /// (`newest_hour`) is read back from the rows themselves, so it can never run ahead of them.
@@ -14,39 +15,59 @@ pub(super) async fn advance(
     page: &HourPage<'_>,
     outcome: PageOutcome,
 ) -> Result<(), DbErr> {
-    let (covered, restart) = match page.coverage {
-        Coverage::Unchanged => (None, false),
-        Coverage::From(h) => (Some(h), false),
-        Coverage::RestartAt(h) => (Some(h), true),
+    let stored = |c: ss::Column| Expr::col((ss::Entity, c));
+    let excluded = |c: ss::Column| Expr::col((Alias::new("excluded"), c));
+    let (covered, covered_from) = match page.coverage {
+        Coverage::Unchanged => (None, stored(ss::Column::CoveredFrom)),
+        // Coverage only ever moves back, except when a fetch restarts after a hole.
+        Coverage::From(h) => (
+            Some(h),
+            Expr::case(
+                stored(ss::Column::CoveredFrom)
+                    .is_null()
+                    .or(excluded(ss::Column::CoveredFrom).lt(stored(ss::Column::CoveredFrom))),
+                excluded(ss::Column::CoveredFrom),
+            )
+            .finally(stored(ss::Column::CoveredFrom))
+            .into(),
+        ),
+        Coverage::RestartAt(h) => (Some(h), excluded(ss::Column::CoveredFrom)),
     };
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("INSERT INTO sync_state (network, address, newest_hour, covered_from, rows_synced) VALUES (")
-        .param(page.network)
-        .sql(", ")
-        .param(page.address)
-        .sql(", (SELECT MAX(period_start_unix) FROM token_hour_data WHERE network = ")
-        .param(page.network)
-        .sql(" AND address = ")
-        .param(page.address)
-        .sql("), ")
-        .param(covered)
-        .sql(", ")
-        .param((outcome.inserted + outcome.updated) as i64)
-        .sql(
-            ") ON CONFLICT (network, address) DO UPDATE SET \
-             newest_hour = excluded.newest_hour, \
-             covered_from = CASE \
-               WHEN ",
-        )
-        .param(restart)
-        .sql(
-            " THEN excluded.covered_from \
-               WHEN sync_state.covered_from IS NULL OR excluded.covered_from < sync_state.covered_from \
-               THEN COALESCE(excluded.covered_from, sync_state.covered_from) \
-               ELSE sync_state.covered_from END, \
-             rows_synced = sync_state.rows_synced + excluded.rows_synced",
+    let newest = Query::select()
+        .expr(Func::max(Expr::col(thd::Column::PeriodStartUnix)))
+        .from(thd::Entity)
+        .and_where(Expr::col(thd::Column::Network).eq(page.network))
+        .and_where(Expr::col(thd::Column::Address).eq(page.address))
+        .to_owned();
+    let mut insert = Query::insert();
+    insert
+        .into_table(ss::Entity)
+        .columns([
+            ss::Column::Network,
+            ss::Column::Address,
+            ss::Column::NewestHour,
+            ss::Column::CoveredFrom,
+            ss::Column::RowsSynced,
+        ])
+        .values([
+            page.network.into(),
+            page.address.into(),
+            Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(newest))),
+            covered.into(),
+            ((outcome.inserted + outcome.updated) as i64).into(),
+        ])
+        .map_err(query_error)?
+        .on_conflict(
+            OnConflict::columns([ss::Column::Network, ss::Column::Address])
+                .update_column(ss::Column::NewestHour)
+                .value(ss::Column::CoveredFrom, covered_from)
+                .value(
+                    ss::Column::RowsSynced,
+                    stored(ss::Column::RowsSynced).add(excluded(ss::Column::RowsSynced)),
+                )
+                .to_owned(),
         );
-    execute(conn, b).await.map(drop)
+    conn.execute(&insert).await.map(drop)
 }
 
 /// How a token's pass ended.
@@ -65,44 +86,51 @@ pub async fn record_pass(
     at: DateTime<Utc>,
     result: PassResult<'_>,
 ) -> Result<(), DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("INSERT INTO sync_state (network, address, last_attempt_at, last_success_at, last_error, last_error_at) VALUES (")
-        .param(network)
-        .sql(", ")
-        .param(address)
-        .sql(", ")
-        .param(at);
-    match result {
+    let mut row = ss::ActiveModel {
+        network: ActiveValue::Set(network.to_owned()),
+        address: ActiveValue::Set(address.to_owned()),
+        last_attempt_at: ActiveValue::Set(Some(at)),
+        ..Default::default()
+    };
+    let updated: Vec<ss::Column> = match result {
         PassResult::Success => {
-            b.sql(", ").param(at).sql(", NULL, NULL)").sql(
-                " ON CONFLICT (network, address) DO UPDATE SET \
-                 last_attempt_at = excluded.last_attempt_at, \
-                 last_success_at = excluded.last_success_at, \
-                 last_error = NULL, last_error_at = NULL",
-            );
+            row.last_success_at = ActiveValue::Set(Some(at));
+            row.last_error = ActiveValue::Set(None);
+            row.last_error_at = ActiveValue::Set(None);
+            vec![
+                ss::Column::LastAttemptAt,
+                ss::Column::LastSuccessAt,
+                ss::Column::LastError,
+                ss::Column::LastErrorAt,
+            ]
         }
         PassResult::Failure(reason) => {
-            b.sql(", NULL, ")
-                .param(reason)
-                .sql(", ")
-                .param(at)
-                .sql(")")
-                .sql(
-                    " ON CONFLICT (network, address) DO UPDATE SET \
-                 last_attempt_at = excluded.last_attempt_at, \
-                 last_error = excluded.last_error, \
-                 last_error_at = excluded.last_error_at",
-                );
+            row.last_error = ActiveValue::Set(Some(reason.to_owned()));
+            row.last_error_at = ActiveValue::Set(Some(at));
+            // The last success stays what it was.
+            vec![
+                ss::Column::LastAttemptAt,
+                ss::Column::LastError,
+                ss::Column::LastErrorAt,
+            ]
         }
-    }
-    execute(conn, b).await.map(drop)
+    };
+    ss::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([ss::Column::Network, ss::Column::Address])
+                .update_columns(updated)
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map(drop)
 }
 
 /// Every token's sync state, ordered by network and address.
-pub async fn all_sync_states(conn: &impl ConnectionTrait) -> Result<Vec<sync_state::Model>, DbErr> {
-    sync_state::Entity::find()
-        .order_by_asc(sync_state::Column::Network)
-        .order_by_asc(sync_state::Column::Address)
+pub async fn all_sync_states(conn: &impl ConnectionTrait) -> Result<Vec<ss::Model>, DbErr> {
+    ss::Entity::find()
+        .order_by_asc(ss::Column::Network)
+        .order_by_asc(ss::Column::Address)
         .all(conn)
         .await
 }
@@ -112,8 +140,8 @@ pub async fn sync_state(
     conn: &impl ConnectionTrait,
     network: &str,
     address: &str,
-) -> Result<Option<sync_state::Model>, DbErr> {
-    sync_state::Entity::find_by_id((network.to_owned(), address.to_owned()))
+) -> Result<Option<ss::Model>, DbErr> {
+    ss::Entity::find_by_id((network.to_owned(), address.to_owned()))
         .one(conn)
         .await
 }
@@ -123,20 +151,24 @@ pub async fn save_upstream_meta(
     conn: &impl ConnectionTrait,
     meta: &upstream_meta::Model,
 ) -> Result<(), DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("INSERT INTO upstream_meta (network, block_number, block_hash, block_timestamp, deployment, has_indexing_errors, fetched_at) VALUES (")
-        .param(meta.network.as_str()).sql(", ")
-        .param(meta.block_number).sql(", ")
-        .param(meta.block_hash.clone()).sql(", ")
-        .param(meta.block_timestamp).sql(", ")
-        .param(meta.deployment.as_str()).sql(", ")
-        .param(meta.has_indexing_errors).sql(", ")
-        .param(meta.fetched_at)
-        .sql(") ON CONFLICT (network) DO UPDATE SET \
-              block_number = excluded.block_number, block_hash = excluded.block_hash, \
-              block_timestamp = excluded.block_timestamp, deployment = excluded.deployment, \
-              has_indexing_errors = excluded.has_indexing_errors, fetched_at = excluded.fetched_at");
-    execute(conn, b).await.map(drop)
+    use upstream_meta::Column as C;
+    let row: upstream_meta::ActiveModel = meta.clone().into();
+    upstream_meta::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(C::Network)
+                .update_columns([
+                    C::BlockNumber,
+                    C::BlockHash,
+                    C::BlockTimestamp,
+                    C::Deployment,
+                    C::HasIndexingErrors,
+                    C::FetchedAt,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map(drop)
 }
 
 /// One network's latest `_meta`.

@@ -1,13 +1,14 @@
 //! Tracked tokens and their metadata.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict, Query, UnionType};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
 };
 
 use super::entity::{token_metadata as tm, tracked_token};
-use super::{execute, SqlBuilder};
+use super::{decimal_value, query_error};
 use crate::decimal::Decimal;
 
 /// The upstream `Token`'s scalar fields, validated.
@@ -32,19 +33,19 @@ pub struct TokenMeta {
 }
 
 /// The numeric columns of `token_metadata`, in the order of [`TokenMeta::numbers`].
-pub const NUMBER_COLUMNS: [&str; 12] = [
-    "decimals",
-    "total_supply",
-    "tx_count",
-    "pool_count",
-    "volume",
-    "volume_usd",
-    "untracked_volume_usd",
-    "fees_usd",
-    "total_value_locked",
-    "total_value_locked_usd",
-    "total_value_locked_usd_untracked",
-    "derived_eth",
+pub const NUMBER_COLUMNS: [tm::Column; 12] = [
+    tm::Column::Decimals,
+    tm::Column::TotalSupply,
+    tm::Column::TxCount,
+    tm::Column::PoolCount,
+    tm::Column::Volume,
+    tm::Column::VolumeUsd,
+    tm::Column::UntrackedVolumeUsd,
+    tm::Column::FeesUsd,
+    tm::Column::TotalValueLocked,
+    tm::Column::TotalValueLockedUsd,
+    tm::Column::TotalValueLockedUsdUntracked,
+    tm::Column::DerivedEth,
 ];
 
 impl TokenMeta {
@@ -77,32 +78,35 @@ pub async fn upsert_metadata(
     if tokens.is_empty() {
         return Ok(());
     }
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("INSERT INTO token_metadata (network, address, symbol, name, ")
-        .sql(&NUMBER_COLUMNS.join(", "))
-        .sql(", updated_at) VALUES ");
-    for (i, t) in tokens.iter().enumerate() {
-        if i > 0 {
-            b.sql(", ");
-        }
-        b.sql("(")
-            .param(network)
-            .sql(", ")
-            .param(t.address.as_str())
-            .sql(", ")
-            .param(t.symbol.as_str())
-            .sql(", ")
-            .param(t.name.as_str());
-        for n in t.numbers() {
-            b.sql(", ").decimal(n.as_str());
-        }
-        b.sql(", ").param(fetched_at).sql(")");
+    let backend = conn.get_database_backend();
+    let mut columns = vec![
+        tm::Column::Network,
+        tm::Column::Address,
+        tm::Column::Symbol,
+        tm::Column::Name,
+    ];
+    columns.extend(NUMBER_COLUMNS);
+    columns.push(tm::Column::UpdatedAt);
+    let mut insert = Query::insert();
+    insert.into_table(tm::Entity).columns(columns);
+    for t in tokens {
+        let mut row: Vec<Expr> = vec![
+            network.into(),
+            t.address.as_str().into(),
+            t.symbol.as_str().into(),
+            t.name.as_str().into(),
+        ];
+        row.extend(t.numbers().iter().map(|n| decimal_value(backend, n)));
+        row.push(fetched_at.into());
+        insert.values(row).map_err(query_error)?;
     }
-    b.sql(" ON CONFLICT (network, address) DO UPDATE SET symbol = excluded.symbol, name = excluded.name, updated_at = excluded.updated_at");
-    for c in NUMBER_COLUMNS {
-        b.sql(&format!(", {c} = excluded.{c}"));
-    }
-    execute(conn, b).await.map(drop)
+    insert.on_conflict(
+        OnConflict::columns([tm::Column::Network, tm::Column::Address])
+            .update_columns([tm::Column::Symbol, tm::Column::Name, tm::Column::UpdatedAt])
+            .update_columns(NUMBER_COLUMNS)
+            .to_owned(),
+    );
+    conn.execute(&insert).await.map(drop)
 }
 
 /// Stored metadata of one token.
@@ -166,26 +170,33 @@ async fn mark_tracked(
     tokens: &[(String, String)],
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    execute(conn, {
-        let mut b = SqlBuilder::new(conn.get_database_backend());
-        b.sql("UPDATE tracked_token SET active = ").param(false);
-        b
-    })
-    .await?;
-    for (network, address) in tokens {
-        let mut b = SqlBuilder::new(conn.get_database_backend());
-        b.sql("INSERT INTO tracked_token (network, address, active, added_at) VALUES (")
-            .param(network.as_str())
-            .sql(", ")
-            .param(address.as_str())
-            .sql(", ")
-            .param(true)
-            .sql(", ")
-            .param(now)
-            .sql(") ON CONFLICT (network, address) DO UPDATE SET active = excluded.active");
-        execute(conn, b).await?;
+    tracked_token::Entity::update_many()
+        .col_expr(tracked_token::Column::Active, Expr::value(false))
+        .exec(conn)
+        .await?;
+    if tokens.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let rows = tokens
+        .iter()
+        .map(|(network, address)| tracked_token::ActiveModel {
+            network: ActiveValue::Set(network.clone()),
+            address: ActiveValue::Set(address.clone()),
+            active: ActiveValue::Set(true),
+            added_at: ActiveValue::Set(now),
+        });
+    tracked_token::Entity::insert_many(rows)
+        .on_conflict(
+            OnConflict::columns([
+                tracked_token::Column::Network,
+                tracked_token::Column::Address,
+            ])
+            .update_column(tracked_token::Column::Active)
+            .to_owned(),
+        )
+        .exec_without_returning(conn)
+        .await
+        .map(drop)
 }
 
 /// Every token ever tracked, ordered by network and address.
@@ -216,13 +227,24 @@ pub async fn is_known(
 
 /// Every network that has a tracked token or metadata, sorted.
 pub async fn networks(conn: &impl ConnectionTrait) -> Result<Vec<String>, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql(
-        "SELECT network FROM tracked_token UNION SELECT network FROM token_metadata ORDER BY network",
+    let mut query = Query::select()
+        .column(tracked_token::Column::Network)
+        .from(tracked_token::Entity)
+        .to_owned();
+    query.union(
+        UnionType::Distinct,
+        Query::select()
+            .column(tm::Column::Network)
+            .from(tm::Entity)
+            .to_owned(),
     );
-    conn.query_all_raw(b.build())
+    let mut networks = conn
+        .query_all(&query)
         .await?
         .iter()
-        .map(|r| r.try_get::<String>("", "network"))
-        .collect()
+        .map(|r| r.try_get_by_index::<String>(0))
+        .collect::<Result<Vec<String>, DbErr>>()?;
+    networks.sort();
+    networks.dedup();
+    Ok(networks)
 }

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::AppState;
-use crate::error::code;
+use crate::error::{code, ensure_code, request_error_body};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -59,22 +59,20 @@ fn negotiate(headers: &HeaderMap) -> Option<Answer> {
 
 /// An answer to a request that could not be run at all.
 fn request_error(answer: Answer, status: StatusCode, message: &str) -> Response {
-    let body = json!({"errors": [{"message": message, "extensions": {"code": code::BAD_REQUEST}}]});
     (
         status,
         [(header::CONTENT_TYPE, answer.content_type())],
-        body.to_string(),
+        request_error_body(message, code::BAD_REQUEST),
     )
         .into_response()
 }
 
 fn not_acceptable() -> Response {
-    (
+    request_error(
+        Answer::Json,
         StatusCode::NOT_ACCEPTABLE,
-        [(header::CONTENT_TYPE, JSON)],
-        json!({"errors": [{"message": "Accept must allow application/graphql-response+json or application/json", "extensions": {"code": code::BAD_REQUEST}}]}).to_string(),
+        "Accept must allow application/graphql-response+json or application/json",
     )
-        .into_response()
 }
 
 /// `POST /graphql`.
@@ -246,23 +244,25 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         };
         params.insert(k.into_owned(), value);
     }
-    let req = match request_from(params) {
+    let mut req = match request_from(params) {
         Ok(r) => r,
         Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
     };
-    if is_mutation(&req) {
+    if is_mutation(&mut req) {
         return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
     execute(&state, answer, req).await
 }
 
-/// True when the operation the request selects is a mutation or subscription.
-fn is_mutation(req: &async_graphql::Request) -> bool {
+/// True when the operation the request selects is a mutation or subscription. Parses the
+/// document once, for this check and for the execution.
+fn is_mutation(req: &mut async_graphql::Request) -> bool {
     use async_graphql::parser::types::OperationType;
-    let Ok(doc) = async_graphql::parser::parse_query(&req.query) else {
-        return false;
+    let operation_name = req.operation_name.clone();
+    let Ok(doc) = req.parsed_query() else {
+        return false; // executing it reports the parse error, with its code
     };
-    crate::api::selected_operation(&doc, req.operation_name.as_deref())
+    crate::api::selected_operation(doc, operation_name.as_deref())
         .is_some_and(|op| matches!(op.ty, OperationType::Mutation | OperationType::Subscription))
 }
 
@@ -276,7 +276,7 @@ async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) 
         // Choosing the operation ("Unknown operation named …", "Operation name required") fails
         // outside the schema's hooks: the document is fine, the request does not fit it.
         for e in &mut resp.errors {
-            crate::error::ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
+            ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
         }
     }
     let status = if answer == Answer::GraphqlResponseJson && not_executed {
@@ -289,7 +289,10 @@ async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) 
         json!({ "errors": resp.errors }).to_string()
     } else {
         serde_json::to_string(&resp).unwrap_or_else(|_| {
-            json!({"errors": [{"message": "the answer could not be encoded", "extensions": {"code": code::INTERNAL_SERVER_ERROR}}]}).to_string()
+            request_error_body(
+                "the answer could not be encoded",
+                code::INTERNAL_SERVER_ERROR,
+            )
         })
     };
     (

@@ -1,7 +1,7 @@
 //! Talking to one upstream subgraph: send a cynic operation, decode the answer, and decide —
 //! here, in one place — whether a failure is worth retrying.
 //!
-//! The error policy (SPEC §5):
+//! The error policy (README, "How the sync works"):
 //! - **Transient**, retried with capped exponential backoff and jitter (at most 5 tries per
 //!   request, waits capped at 30 s): a connection error or timeout, HTTP 5xx, HTTP 429 (waiting
 //!   at least its `Retry-After`), a body that is not JSON, and gateway or indexer messages that
@@ -109,25 +109,51 @@ fn is_loopback(url: &str) -> bool {
     }
 }
 
+/// The HTTP client could not be built (a TLS backend that fails to start, an invalid setting):
+/// the sync cannot run at all, so the process refuses to start rather than run without it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the HTTP client for upstream {network:?}")]
+pub struct ClientBuildError {
+    network: String,
+    #[source]
+    source: reqwest::Error,
+}
+
 impl UpstreamClient {
-    pub fn new(upstream: Upstream, policy: RetryPolicy) -> UpstreamClient {
+    pub fn new(
+        upstream: Upstream,
+        policy: RetryPolicy,
+    ) -> Result<UpstreamClient, ClientBuildError> {
         let url = upstream.endpoint.request_url();
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(policy.request_timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("tokenmirror/", env!("CARGO_PKG_VERSION")));
+        UpstreamClient::with_builder(upstream, url, policy, builder)
+    }
+
+    /// Builds the client from `builder` (after the settings every upstream needs).
+    fn with_builder(
+        upstream: Upstream,
+        url: String,
+        policy: RetryPolicy,
+        mut builder: reqwest::ClientBuilder,
+    ) -> Result<UpstreamClient, ClientBuildError> {
         if is_loopback(&url) {
             // A proxy from the environment (http_proxy…) cannot stand in for this machine's
             // own loopback, where the demo's and the tests' simulators listen.
             builder = builder.no_proxy();
         }
-        let http = builder.build().unwrap_or_default();
-        UpstreamClient {
+        let http = builder.build().map_err(|source| ClientBuildError {
+            network: upstream.network.clone(),
+            source,
+        })?;
+        Ok(UpstreamClient {
             http,
             upstream,
             url,
             policy,
-        }
+        })
     }
 
     /// The network this client serves.
@@ -296,6 +322,27 @@ mod tests {
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct Data {
         x: i32,
+    }
+
+    /// A client that cannot be built is an error the caller sees (and `serve` refuses to
+    /// start), never a silently different client.
+    #[test]
+    fn a_bad_client_configuration_is_an_error() {
+        let upstream = Upstream {
+            network: "sim".into(),
+            endpoint: crate::config::Endpoint::Url("http://127.0.0.1:9/".into()),
+        };
+        let bad = reqwest::Client::builder().user_agent("line\nbreak");
+        let err = UpstreamClient::with_builder(
+            upstream.clone(),
+            "http://127.0.0.1:9/".into(),
+            RetryPolicy::default(),
+            bad,
+        )
+        .err()
+        .expect("an invalid header value fails the build");
+        assert!(err.to_string().contains("\"sim\""), "{err}");
+        assert!(UpstreamClient::new(upstream, RetryPolicy::default()).is_ok());
     }
 
     #[test]

@@ -1,26 +1,28 @@
-//! One sync pass (SPEC §5): per network, `_meta` first (its block pins every later query of the
+//! One sync pass: per network, `_meta` first (its block pins every later query of the
 //! pass), then the metadata of all tracked tokens in one query per 100, then each token's hours
 //! page by page. Each page is written in one transaction with the token's sync state, so a kill
 //! at any moment leaves whole pages and a cursor that never runs ahead of the rows.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use cynic::QueryBuilder;
 use futures::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::client::{FetchError, RetryPolicy, UpstreamClient};
+use super::client::{ClientBuildError, FetchError, UpstreamClient};
+use super::plan::{plan, Cover, FetchRange};
 use super::queries::{
     Bytes, HoursQuery, HoursVariables, Meta, MetaAfterQuery, MetaAfterVariables, MetaQuery,
     TokensQuery, TokensVariables,
 };
+use super::report::{NetworkReport, PassReport, TokenReport};
+use super::settings::SyncSettings;
 use super::transform::{self, InvalidRow};
 use crate::config::Sources;
-use crate::domain::Backfill;
-use crate::db::entity::{sync_state, upstream_meta};
-use crate::db::hours::{self, Coverage, HourPage, PageOutcome};
+use crate::db::entity::upstream_meta;
+use crate::db::hours::{self, Coverage, HourPage};
 use crate::db::state::{self, PassResult};
 use crate::db::{tokens, Db};
 use crate::metrics::Metrics;
@@ -31,93 +33,6 @@ pub const PAGE_SIZE: i32 = 1000;
 const METADATA_CHUNK: usize = 100;
 /// `periodStartUnix_lt` for "no upper bound" (GraphQL `Int` is 32-bit).
 const NO_END: i64 = i32::MAX as i64;
-
-/// How the sync fetches.
-#[derive(Debug, Clone)]
-pub struct SyncSettings {
-    pub backfill: Backfill,
-    /// Recent time every pass fetches again, floored to whole hours.
-    pub overlap: Duration,
-    pub retry: RetryPolicy,
-    /// Tokens of one network synced at the same time.
-    pub token_concurrency: usize,
-}
-
-impl From<&crate::config::SyncArgs> for SyncSettings {
-    fn from(a: &crate::config::SyncArgs) -> Self {
-        SyncSettings {
-            backfill: a.backfill,
-            overlap: a.overlap,
-            token_concurrency: a.sync_concurrency.into(),
-            ..Default::default()
-        }
-    }
-}
-
-impl Default for SyncSettings {
-    fn default() -> Self {
-        SyncSettings {
-            backfill: Backfill::Duration(Duration::from_secs(7 * 86_400)),
-            overlap: Duration::from_secs(3 * 3600),
-            retry: RetryPolicy::default(),
-            token_concurrency: 8,
-        }
-    }
-}
-
-/// What a pass did.
-#[derive(Debug, Default, Clone)]
-pub struct PassReport {
-    pub networks: Vec<NetworkReport>,
-}
-
-impl PassReport {
-    /// True when every token of every network synced.
-    pub fn all_ok(&self) -> bool {
-        self.networks
-            .iter()
-            .all(|n| n.tokens.iter().all(|t| t.error.is_none() && !t.interrupted))
-    }
-
-    /// Rows inserted or changed, over all tokens.
-    pub fn rows_changed(&self) -> u64 {
-        self.networks
-            .iter()
-            .flat_map(|n| &n.tokens)
-            .map(|t| t.outcome.inserted + t.outcome.updated)
-            .sum()
-    }
-
-    /// The report of one token.
-    pub fn token(&self, network: &str, address: &str) -> Option<&TokenReport> {
-        self.networks
-            .iter()
-            .filter(|n| n.network == network)
-            .flat_map(|n| &n.tokens)
-            .find(|t| t.address == address)
-    }
-}
-
-/// What a pass did on one network.
-#[derive(Debug, Clone)]
-pub struct NetworkReport {
-    pub network: String,
-    /// The upstream block the pass was pinned to, if `_meta` answered.
-    pub block: Option<i64>,
-    pub tokens: Vec<TokenReport>,
-}
-
-/// What a pass did for one token.
-#[derive(Debug, Clone, Default)]
-pub struct TokenReport {
-    pub address: String,
-    pub outcome: PageOutcome,
-    pub pages: u32,
-    /// Why the token's pass failed (also stored in its sync state).
-    pub error: Option<String>,
-    /// The shutdown signal stopped it between pages.
-    pub interrupted: bool,
-}
 
 /// Why one token's pass failed.
 #[derive(Debug, thiserror::Error)]
@@ -174,27 +89,32 @@ pub struct Syncer {
 }
 
 impl Syncer {
-    pub fn new(db: Db, sources: &Sources, settings: SyncSettings, metrics: Arc<Metrics>) -> Syncer {
-        let networks = sources
-            .upstreams
-            .iter()
-            .map(|u| {
-                let tokens: Vec<String> = sources
-                    .tokens
-                    .iter()
-                    .filter(|t| t.network == u.network)
-                    .map(|t| t.address.clone())
-                    .collect();
-                (UpstreamClient::new(u.clone(), settings.retry), tokens)
-            })
-            .filter(|(_, tokens)| !tokens.is_empty())
-            .collect();
-        Syncer {
+    /// The syncer of every network of `sources` that has tokens; fails when an upstream's
+    /// HTTP client cannot be built.
+    pub fn new(
+        db: Db,
+        sources: &Sources,
+        settings: SyncSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Syncer, ClientBuildError> {
+        let mut networks = Vec::new();
+        for u in &sources.upstreams {
+            let tokens: Vec<String> = sources
+                .tokens
+                .iter()
+                .filter(|t| t.network == u.network)
+                .map(|t| t.address.clone())
+                .collect();
+            if !tokens.is_empty() {
+                networks.push((UpstreamClient::new(u.clone(), settings.retry)?, tokens));
+            }
+        }
+        Ok(Syncer {
             db,
             networks,
             settings,
             metrics,
-        }
+        })
     }
 
     /// Runs one pass over every network at once; a failing network or token never stops the
@@ -371,7 +291,7 @@ impl NetworkPass<'_> {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "invalid token metadata");
-                        if let Some(a) = chunk.iter().find(|a| e.what.contains(a.as_str())) {
+                        if let Some(a) = e.token.as_ref().filter(|a| chunk.contains(a)) {
                             failed.push((a.clone(), MetaProblem::Failed(e.to_string())));
                         }
                     }
@@ -507,6 +427,7 @@ impl NetworkPass<'_> {
             let answer = self.client.run(&op, self.shutdown).await?;
             if answer.token_hour_datas.len() > PAGE_SIZE as usize {
                 return Err(InvalidRow {
+                    token: Some(address.to_owned()),
                     what: format!("tokenHourDatas page of {address}"),
                     reason: format!(
                         "{} rows, more than the {PAGE_SIZE} asked for",
@@ -562,145 +483,4 @@ impl NetworkPass<'_> {
 
 fn clamp_i32(v: i64) -> i32 {
     v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32
-}
-
-/// When a fetched range marks the hours it covers as complete.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cover {
-    /// The range runs to the head: from its first page on, `from` onwards is covered.
-    OnFirstPage(i64),
-    /// Like `OnFirstPage`, after a hole of hours never fetched: coverage restarts at `from`.
-    RestartOnFirstPage(i64),
-    /// The range ends where coverage already began: only its last page closes the hole.
-    OnLastPage(i64),
-    Nothing,
-}
-
-/// Hours to fetch: `[from, until)` (`until` `None`: to the upstream's head).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FetchRange {
-    from: i64,
-    until: Option<i64>,
-    covers: Cover,
-}
-
-/// The ranges a token's pass fetches: everything from the backfill start the first time; after
-/// that, the recent hours from `newest stored − overlap` (the current hour keeps changing and
-/// late updates land there), plus any older hours when `BACKFILL` now reaches further back
-/// than the mirror has fetched. When the backfill start has moved past the newest stored hour
-/// (the sync was off for longer than the window), the hours in between were never fetched:
-/// coverage restarts at the backfill start, so that raising `BACKFILL` later fills them.
-fn plan(start: i64, saved: Option<&sync_state::Model>, overlap: Duration) -> Vec<FetchRange> {
-    // Whole hours, rounded up: a part of an hour still asks for that hour again.
-    let overlap = i64::try_from(overlap.as_secs().div_ceil(3600) * 3600).unwrap_or(i64::MAX / 2);
-    match saved.and_then(|s| Some((s.covered_from?, s.newest_hour?))) {
-        Some((_, newest)) if start > newest => vec![FetchRange {
-            from: start,
-            until: None,
-            covers: Cover::RestartOnFirstPage(start),
-        }],
-        Some((covered, newest)) => {
-            let mut ranges = vec![FetchRange {
-                from: start.max(newest - overlap),
-                until: None,
-                covers: Cover::Nothing,
-            }];
-            if start < covered {
-                ranges.push(FetchRange {
-                    from: start,
-                    until: Some(covered),
-                    covers: Cover::OnLastPage(start),
-                });
-            }
-            ranges
-        }
-        None => vec![FetchRange {
-            from: start,
-            until: None,
-            covers: Cover::OnFirstPage(start),
-        }],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn saved(covered: Option<i64>, newest: Option<i64>) -> sync_state::Model {
-        sync_state::Model {
-            network: "n".into(),
-            address: "a".into(),
-            newest_hour: newest,
-            covered_from: covered,
-            rows_synced: 0,
-            last_attempt_at: None,
-            last_success_at: None,
-            last_error: None,
-            last_error_at: None,
-        }
-    }
-
-    const H: i64 = 3600;
-
-    #[test]
-    fn first_pass_fetches_everything_from_the_backfill_start() {
-        let r = plan(100 * H, None, Duration::from_secs(3 * H as u64));
-        assert_eq!(
-            r,
-            vec![FetchRange {
-                from: 100 * H,
-                until: None,
-                covers: Cover::OnFirstPage(100 * H)
-            }]
-        );
-        // Covered but nothing stored (no upstream rows yet): the same.
-        assert_eq!(
-            r,
-            plan(
-                100 * H,
-                Some(&saved(Some(100 * H), None)),
-                Duration::from_secs(3 * H as u64)
-            )
-        );
-    }
-
-    #[test]
-    fn later_passes_fetch_the_overlap_and_any_older_hours() {
-        // A part of an hour counts as a whole one: 3h59s fetches 4 hours again.
-        let overlap = Duration::from_secs(3 * H as u64 + 59);
-        let s = saved(Some(100 * H), Some(500 * H));
-        assert_eq!(
-            plan(110 * H, Some(&s), overlap),
-            vec![FetchRange {
-                from: 496 * H,
-                until: None,
-                covers: Cover::Nothing
-            }]
-        );
-        assert_eq!(
-            plan(50 * H, Some(&s), overlap),
-            vec![
-                FetchRange {
-                    from: 496 * H,
-                    until: None,
-                    covers: Cover::Nothing
-                },
-                FetchRange {
-                    from: 50 * H,
-                    until: Some(100 * H),
-                    covers: Cover::OnLastPage(50 * H)
-                }
-            ]
-        );
-        // Newest stored hour before the backfill start (the sync was off for a long time):
-        // start there, and restart coverage, since the hours in between were never fetched.
-        assert_eq!(
-            plan(600 * H, Some(&s), overlap),
-            vec![FetchRange {
-                from: 600 * H,
-                until: None,
-                covers: Cover::RestartOnFirstPage(600 * H)
-            }]
-        );
-    }
 }

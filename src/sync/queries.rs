@@ -1,5 +1,5 @@
 //! Every upstream query, typed with cynic and checked at compile time against
-//! `src/sync/upstream.graphql` (the same SDL the simulator serves). Values stay exact strings:
+//! `subgraph/upstream.graphql` (the same SDL the simulator serves). Values stay exact strings:
 //! `BigDecimal`, `BigInt` and `Bytes` decode into `String` newtypes, never numbers.
 
 #[cynic::schema("uniswap")]

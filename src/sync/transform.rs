@@ -11,6 +11,8 @@ use super::queries::{HourData, Token};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid upstream {what}: {reason}")]
 pub struct InvalidRow {
+    /// The token the value belongs to (lowercase address), when it has a well-formed one.
+    pub token: Option<String>,
     /// Which row or entity, e.g. `TokenHourData 0xabc-123`.
     pub what: String,
     pub reason: String,
@@ -18,8 +20,17 @@ pub struct InvalidRow {
 
 fn invalid(what: impl Into<String>, reason: impl Into<String>) -> InvalidRow {
     InvalidRow {
+        token: None,
         what: what.into(),
         reason: reason.into(),
+    }
+}
+
+impl InvalidRow {
+    /// The same error, about `token`'s data.
+    pub fn of_token(mut self, token: &str) -> InvalidRow {
+        self.token = Some(token.to_owned());
+        self
     }
 }
 
@@ -35,6 +46,15 @@ fn integer(what: &str, field: &str, value: &str) -> Result<Decimal, InvalidRow> 
 /// (exclusive): each id is `<address>-<periodStartUnix / 3600>`, each hour aligned, inside the
 /// range, after the previous row, of the token asked for, with every decimal canonical.
 pub fn hour_rows(
+    address: &str,
+    from: i64,
+    until: i64,
+    page: Vec<HourData>,
+) -> Result<Vec<HourRow>, InvalidRow> {
+    check_hour_rows(address, from, until, page).map_err(|e| e.of_token(address))
+}
+
+fn check_hour_rows(
     address: &str,
     from: i64,
     until: i64,
@@ -107,8 +127,8 @@ pub fn token(t: Token) -> Result<TokenMeta, InvalidRow> {
     if crate::domain::parse_address(&address).is_err() {
         return Err(invalid(&what, "id is not a 0x address of 40 hex digits"));
     }
-    let d = |field: &str, v: &str| decimal(&what, field, v);
-    let i = |field: &str, v: &str| integer(&what, field, v);
+    let d = |field: &str, v: &str| decimal(&what, field, v).map_err(|e| e.of_token(&address));
+    let i = |field: &str, v: &str| integer(&what, field, v).map_err(|e| e.of_token(&address));
     Ok(TokenMeta {
         symbol: t.symbol,
         name: t.name,
@@ -203,6 +223,7 @@ mod tests {
         assert!(unordered.unwrap_err().reason.contains("order"));
         let mut other = row(&format!("{A}-1"), 3600, "1");
         other.token.id = Bytes("0x00000000000000000000000000000000000000bb".into());
-        assert!(hour_rows(A, 0, i64::MAX, vec![other]).is_err());
+        let err = hour_rows(A, 0, i64::MAX, vec![other]).unwrap_err();
+        assert_eq!(err.token.as_deref(), Some(A), "the error names its token");
     }
 }

@@ -19,6 +19,3 @@ pub use number::Number;
 
 /// The upstream subgraph's SDL (the part the mirror uses), as graph-node generates it.
 pub const SDL: &str = include_str!("../upstream.graphql");
-
-/// Where [`SDL`] lives, for build scripts that register it (cynic's schema registration).
-pub const SDL_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/upstream.graphql");

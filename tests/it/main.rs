@@ -5,7 +5,10 @@
 mod support;
 
 mod api;
+mod candles;
 mod cli;
+mod dataset;
 mod http;
+mod secrets;
 mod storage;
 mod sync;

@@ -1,0 +1,93 @@
+//! What every resolver shares: the database and the configured networks, with the checks of
+//! the arguments that name a token (address, network, "is it in the mirror").
+
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use crate::db::Db;
+use crate::domain::{parse_address, TokenKey};
+use crate::error::ApiError;
+
+/// What resolvers share: the database and the configured networks.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub db: Db,
+    /// Configured networks in `UPSTREAMS` order; the first is the default.
+    networks: Arc<Vec<String>>,
+    /// Tokens known to be in the mirror (a cache: a miss asks the database).
+    known: Arc<RwLock<HashSet<TokenKey>>>,
+}
+
+impl ApiContext {
+    /// `networks` are the configured ones, the default first.
+    pub fn new(db: Db, networks: Vec<String>) -> ApiContext {
+        ApiContext {
+            db,
+            networks: Arc::new(networks),
+            known: Arc::default(),
+        }
+    }
+
+    /// Checks `network` (or picks the default) for argument `arg`'s error message.
+    pub(crate) async fn network(&self, network: Option<String>) -> Result<String, ApiError> {
+        match network {
+            None => self.networks.first().cloned().ok_or_else(|| {
+                ApiError::bad_input(
+                    "network: no default network is configured (UPSTREAMS is empty); pass one",
+                )
+            }),
+            Some(n) if self.networks.contains(&n) => Ok(n),
+            Some(n) => {
+                // A network no longer configured still has its data served.
+                let stored = crate::db::tokens::networks(self.db.conn()).await?;
+                if stored.contains(&n) {
+                    Ok(n)
+                } else {
+                    let mut known: Vec<String> = self.networks.to_vec();
+                    for s in stored {
+                        if !known.contains(&s) {
+                            known.push(s);
+                        }
+                    }
+                    Err(ApiError::bad_input(format!(
+                        "network: {n:?} is not a network of this mirror; known networks: {}",
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Checks and lowercases an address argument.
+    pub(crate) fn address(address: &str) -> Result<String, ApiError> {
+        parse_address(address).map_err(|e| ApiError::bad_input(format!("address: {e}")))
+    }
+
+    /// True when the token is tracked or has metadata in the mirror.
+    pub(crate) async fn in_mirror(&self, key: &TokenKey) -> Result<bool, ApiError> {
+        if self.known.read().map(|k| k.contains(key)).unwrap_or(false) {
+            return Ok(true);
+        }
+        let found = crate::db::tokens::is_known(self.db.conn(), &key.network, &key.address).await?;
+        if found {
+            if let Ok(mut k) = self.known.write() {
+                k.insert(key.clone());
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The [`ApiContext`] of a resolver (an internal error if the schema was built without it).
+pub fn api<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a ApiContext, ApiError> {
+    ctx.data::<ApiContext>().map_err(|e| {
+        ApiError::Internal(anyhow::anyhow!(
+            "the schema has no ApiContext: {}",
+            e.message
+        ))
+    })
+}
