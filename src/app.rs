@@ -1,5 +1,5 @@
-//! Putting the parts together: the API server (and, when upstreams are configured, the sync
-//! loop) over one database, as `serve` and `demo` run it and as the integration tests start it.
+//! Putting the parts together: the API server, the change feed's watcher and the sync loop over
+//! one database, as `serve`, `sync` and `demo` run them and as the integration tests start them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +9,32 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, ApiContext, Limits};
-use crate::config::{ApiArgs, Sources};
+use crate::config::{ApiArgs, DatabaseUrl, Sources};
 use crate::db::Db;
+use crate::domain::Clock;
+use crate::feed::{self, Change, Feed};
+use crate::http::cache::ResponseCache;
 use crate::http::{self, AppState, HttpOptions};
 use crate::metrics::Metrics;
 use crate::sync::worker::{self, SyncLock};
 use crate::sync::{SyncSettings, Syncer};
+
+/// What every part of one process shares: the database, the metrics and the change feed.
+#[derive(Clone)]
+pub struct Shared {
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    pub feed: Feed,
+}
+
+impl Shared {
+    /// The shared parts over `db`, with a feed of their own.
+    pub fn new(db: Db) -> Shared {
+        let metrics = Arc::new(Metrics::default());
+        let feed = Feed::new(metrics.clone());
+        Shared { db, metrics, feed }
+    }
+}
 
 /// How the API is served.
 #[derive(Clone, Debug)]
@@ -22,6 +42,22 @@ pub struct ServerSettings {
     pub listen_addr: SocketAddr,
     pub limits: Limits,
     pub http: HttpOptions,
+    /// The response cache's size in bytes (0: no cache).
+    pub cache_bytes: u64,
+    /// Where the API reads "now" from.
+    pub clock: Clock,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            limits: Limits::default(),
+            http: HttpOptions::default(),
+            cache_bytes: crate::config::DEFAULT_CACHE_BYTES,
+            clock: Clock::System,
+        }
+    }
 }
 
 impl From<&ApiArgs> for ServerSettings {
@@ -37,6 +73,8 @@ impl From<&ApiArgs> for ServerSettings {
                 max_body_bytes: a.max_body_bytes,
                 request_timeout: a.request_timeout,
             },
+            cache_bytes: a.cache_bytes,
+            clock: Clock::System,
         }
     }
 }
@@ -45,6 +83,8 @@ impl From<&ApiArgs> for ServerSettings {
 pub struct RunningServer {
     /// Where it listens (the real port when the setting asked for port 0).
     pub addr: SocketAddr,
+    /// Its response cache (tests settle it to measure it).
+    pub cache: ResponseCache,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -56,20 +96,33 @@ impl RunningServer {
     }
 }
 
-/// Binds the listen address and serves the API until `shutdown` is cancelled.
+/// Binds the listen address and serves the API until `shutdown` is cancelled; `networks` are
+/// the configured ones, the default first.
 pub async fn start_server(
-    db: Db,
-    sources: &Sources,
+    shared: &Shared,
+    networks: Vec<String>,
     settings: &ServerSettings,
-    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<RunningServer> {
-    let ctx = ApiContext::new(db.clone(), sources.networks());
+    let ctx = ApiContext::new(
+        shared.db.clone(),
+        networks,
+        shared.feed.clone(),
+        settings.clock.clone(),
+    );
     let schema = api::schema(ctx, settings.limits);
+    let cache = ResponseCache::new(
+        settings.cache_bytes,
+        shared.feed.clone(),
+        settings.clock.clone(),
+        shared.metrics.clone(),
+    );
     let state = AppState {
         schema,
-        db,
-        metrics,
+        db: shared.db.clone(),
+        metrics: shared.metrics.clone(),
+        cache: cache.clone(),
+        feed: shared.feed.clone(),
     };
     let router = http::router(state, &settings.http);
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
@@ -77,30 +130,39 @@ pub async fn start_server(
         .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(http::serve(listener, router, shutdown));
-    Ok(RunningServer { addr, task })
+    Ok(RunningServer { addr, cache, task })
 }
 
-/// `(network, address)` of every configured token.
-fn token_pairs(sources: &Sources) -> Vec<(String, String)> {
-    sources
-        .tokens
-        .iter()
-        .map(|t| (t.network.clone(), t.address.clone()))
-        .collect()
+/// Starts the feed at the log's newest position and watches the database for the writes of
+/// other processes: `LISTEN` on PostgreSQL, polling the log on SQLite.
+pub async fn start_feed(
+    shared: &Shared,
+    url: &DatabaseUrl,
+    shutdown: CancellationToken,
+) -> anyhow::Result<JoinHandle<()>> {
+    let newest = feed::log::newest(shared.db.conn())
+        .await
+        .context("cannot read the change log")?;
+    shared.feed.start_at(newest);
+    let (url, feed) = (url.clone(), shared.feed.clone());
+    Ok(if url.is_sqlite() {
+        tokio::spawn(feed::sqlite::run(url, feed, shutdown))
+    } else {
+        tokio::spawn(feed::postgres::run(url, feed, shutdown))
+    })
 }
 
 /// Records the configured tokens as tracked and starts the sync loop on its own task (none when
 /// no token is configured).
 pub async fn start_sync(
-    db: Db,
+    shared: &Shared,
     sources: &Sources,
     settings: SyncSettings,
     lock: SyncLock,
     interval: std::time::Duration,
-    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Option<JoinHandle<()>>> {
-    let syncer = prepare_sync(db, sources, settings, metrics).await?;
+    let syncer = prepare_sync(shared, sources, settings).await?;
     if sources.tokens.is_empty() {
         tracing::info!("no TOKENS configured: serving stored data without syncing");
         return Ok(None);
@@ -112,13 +174,29 @@ pub async fn start_sync(
 
 /// Records the configured tokens as tracked and builds the syncer of every network.
 pub async fn prepare_sync(
-    db: Db,
+    shared: &Shared,
     sources: &Sources,
     settings: SyncSettings,
-    metrics: Arc<Metrics>,
 ) -> anyhow::Result<Syncer> {
-    crate::db::tokens::set_tracked(db.conn(), &token_pairs(sources), crate::db::now())
+    let tokens: Vec<(String, String)> = sources
+        .tokens
+        .iter()
+        .map(|t| (t.network.clone(), t.address.clone()))
+        .collect();
+    let tokens = &tokens;
+    shared
+        .feed
+        .write(&shared.db, Change::Everything, |tx| async move {
+            crate::db::tokens::mark_tracked(&tx, tokens, crate::db::now()).await?;
+            Ok(tx)
+        })
         .await
         .context("cannot record the tracked tokens")?;
-    Ok(Syncer::new(db, sources, settings, metrics)?)
+    Ok(Syncer::new(
+        shared.db.clone(),
+        sources,
+        settings,
+        shared.metrics.clone(),
+        shared.feed.clone(),
+    )?)
 }

@@ -2,9 +2,8 @@
 //! 2 a configuration that cannot work.
 
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use crate::app::{self, ServerSettings};
+use crate::app::{self, ServerSettings, Shared};
 use anyhow::Context as _;
 use tokenmirror_simulator::{SimConfig, Simulator};
 
@@ -14,7 +13,6 @@ use crate::config::{
 };
 use crate::db::Db;
 use crate::domain::{Backfill, TokenKey};
-use crate::metrics::Metrics;
 use crate::sync::worker::SyncLock;
 use crate::sync::SyncSettings;
 use crate::{api, shutdown};
@@ -85,16 +83,16 @@ pub async fn open(args: &DbArgs) -> anyhow::Result<Db> {
     Ok(db)
 }
 
-/// `tokenmirror serve`: migrations, then the API and the sync loop until a shutdown signal.
+/// `tokenmirror serve`: migrations, then the API, the change feed and (unless `--no-sync`) the
+/// sync loop until a shutdown signal.
 pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
     let shutdown = shutdown::on_signal();
-    let db = open(&args.db).await?;
-    let metrics = Arc::new(Metrics::default());
+    let shared = Shared::new(open(&args.db).await?);
+    let feed = app::start_feed(&shared, &args.db.database_url, shutdown.clone()).await?;
     let server = app::start_server(
-        db.clone(),
-        &sources,
+        &shared,
+        sources.networks(),
         &ServerSettings::from(&args.api),
-        metrics.clone(),
         shutdown.clone(),
     )
     .await?;
@@ -102,20 +100,27 @@ pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
         "tokenmirror serving on http://{0}/graphql (GraphiQL at http://{0}/)",
         server.addr
     );
-    let sync = app::start_sync(
-        db,
-        &sources,
-        SyncSettings::from(&args.sync),
-        SyncLock::for_database(&args.db.database_url),
-        args.sync.sync_interval,
-        metrics,
-        shutdown,
-    )
-    .await?;
+    let sync = if args.sync_enabled {
+        app::start_sync(
+            &shared,
+            &sources,
+            SyncSettings::from(&args.sync),
+            SyncLock::for_database(&args.db.database_url),
+            args.sync.sync_interval,
+            shutdown,
+        )
+        .await?
+    } else {
+        tracing::info!(
+            "--no-sync: serving the API and the change feed only; this process writes nothing"
+        );
+        None
+    };
     server.wait().await?;
     if let Some(sync) = sync {
         sync.await?;
     }
+    feed.await?;
     Ok(())
 }
 
@@ -126,17 +131,15 @@ pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
 pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
     let run = async {
         let shutdown = shutdown::on_signal();
-        let db = open(&args.db).await?;
-        let metrics = Arc::new(Metrics::default());
+        let shared = Shared::new(open(&args.db).await?);
         let mut lock = SyncLock::for_database(&args.db.database_url);
         if !args.once {
             let task = app::start_sync(
-                db,
+                &shared,
                 &sources,
                 SyncSettings::from(&args.sync),
                 lock,
                 args.sync.sync_interval,
-                metrics,
                 shutdown,
             )
             .await?;
@@ -150,8 +153,7 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
                 "another process holds the sync lock on this database; try again when it stops"
             );
         }
-        let syncer =
-            app::prepare_sync(db, &sources, SyncSettings::from(&args.sync), metrics).await?;
+        let syncer = app::prepare_sync(&shared, &sources, SyncSettings::from(&args.sync)).await?;
         let report = syncer.sync_once(&shutdown).await;
         lock.release().await;
         for n in &report.networks {
@@ -219,35 +221,29 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
             .collect(),
     };
     let shutdown = shutdown::on_signal();
-    let db = open(&DbArgs {
-        database_url: args.database_url.clone(),
-    })
-    .await?;
-    let metrics = Arc::new(Metrics::default());
+    let shared = Shared::new(
+        open(&DbArgs {
+            database_url: args.database_url.clone(),
+        })
+        .await?,
+    );
+    let feed = app::start_feed(&shared, &args.database_url, shutdown.clone()).await?;
     let settings = ServerSettings {
         listen_addr: args.listen_addr,
-        limits: Default::default(),
-        http: Default::default(),
+        ..ServerSettings::default()
     };
-    let server = app::start_server(
-        db.clone(),
-        &sources,
-        &settings,
-        metrics.clone(),
-        shutdown.clone(),
-    )
-    .await?;
+    let server =
+        app::start_server(&shared, sources.networks(), &settings, shutdown.clone()).await?;
     let sync_settings = SyncSettings {
         backfill: Backfill::Duration(args.history),
         ..SyncSettings::default()
     };
     let sync = app::start_sync(
-        db,
+        &shared,
         &sources,
         sync_settings,
         SyncLock::for_database(&args.database_url),
         args.sync_interval,
-        metrics,
         shutdown.clone(),
     )
     .await?;
@@ -260,6 +256,7 @@ pub async fn demo(args: &DemoArgs) -> anyhow::Result<()> {
     if let Some(sync) = sync {
         sync.await?;
     }
+    feed.await?;
     sim.stop().await;
     Ok(())
 }

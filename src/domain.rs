@@ -42,6 +42,36 @@ pub fn utc(unix: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(unix, 0).unwrap_or_default()
 }
 
+/// The clock the API reads "now" from: the system's, or (tests) one set by hand.
+#[derive(Debug, Clone, Default)]
+pub enum Clock {
+    #[default]
+    System,
+    /// Unix seconds, moved by whoever holds the other end.
+    Manual(std::sync::Arc<std::sync::atomic::AtomicI64>),
+}
+
+impl Clock {
+    /// A clock stopped at `unix`, and the handle that moves it.
+    pub fn manual(unix: i64) -> (Clock, std::sync::Arc<std::sync::atomic::AtomicI64>) {
+        let hand = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(unix));
+        (Clock::Manual(hand.clone()), hand)
+    }
+
+    /// Now.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Clock::System => Utc::now(),
+            Clock::Manual(t) => utc(t.load(std::sync::atomic::Ordering::SeqCst)),
+        }
+    }
+
+    /// Now, in unix seconds.
+    pub fn unix(&self) -> i64 {
+        self.now().timestamp()
+    }
+}
+
 /// `BACKFILL`: how far back history starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backfill {

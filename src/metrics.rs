@@ -41,6 +41,19 @@ pub struct Metrics {
     sync_errors: Family<ErrorLabels, Counter>,
     upstream_block: Family<NetworkLabels, Gauge>,
     upstream_lag: Family<NetworkLabels, Gauge>,
+    feed_events: Counter,
+    feed_reconnects: Counter,
+    feed_connected: Gauge,
+    feed_delivery: Histogram,
+    cache_lookups: Family<CacheLabels, Counter>,
+    cache_evictions: Counter,
+    cache_bytes: Gauge,
+    cache_entries: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -87,7 +100,64 @@ impl Default for Metrics {
             "Seconds between the upstream head block's time and the last pass",
             upstream_lag.clone(),
         );
+        let feed_events = Counter::default();
+        let feed_reconnects = Counter::default();
+        let feed_connected = Gauge::default();
+        // 100 µs … ~6.5 s.
+        let feed_delivery = Histogram::new(exponential_buckets(0.0001, 2.0, 17));
+        let cache_lookups = Family::<CacheLabels, Counter>::default();
+        let cache_evictions = Counter::default();
+        let cache_bytes = Gauge::default();
+        let cache_entries = Gauge::default();
+        registry.register(
+            "feed_events_applied",
+            "Change-feed events applied (each invalidates what it touched)",
+            feed_events.clone(),
+        );
+        registry.register(
+            "feed_reconnects",
+            "Connections to the change feed's source lost (each treated as: everything changed)",
+            feed_reconnects.clone(),
+        );
+        registry.register(
+            "feed_connected",
+            "1 while this process hears of other processes' writes (LISTEN connection, or the log poller), else 0",
+            feed_connected.clone(),
+        );
+        registry.register(
+            "feed_delivery_seconds",
+            "From a write's COMMIT (writer's clock) to its event being applied here",
+            feed_delivery.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Response-cache lookups by result (hit, miss)",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "cache_evictions",
+            "Response-cache entries evicted for room",
+            cache_evictions.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Weighed size of the response cache",
+            cache_bytes.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Answers in the response cache",
+            cache_entries.clone(),
+        );
         Metrics {
+            feed_events,
+            feed_reconnects,
+            feed_connected,
+            feed_delivery,
+            cache_lookups,
+            cache_evictions,
+            cache_bytes,
+            cache_entries,
             registry,
             requests,
             latency,
@@ -141,6 +211,61 @@ impl Metrics {
         };
         self.upstream_block.get_or_create(&labels).set(block);
         self.upstream_lag.get_or_create(&labels).set(lag_seconds);
+    }
+
+    /// Counts one change-feed event applied (`_network` kept for a future label).
+    pub fn feed_event_applied(&self, _network: Option<&str>) {
+        self.feed_events.inc();
+    }
+
+    /// Change-feed events applied so far.
+    pub fn feed_events_applied(&self) -> u64 {
+        self.feed_events.get()
+    }
+
+    /// Records how long an event took from its writer's commit to being applied here.
+    pub fn feed_delivery(&self, seconds: f64) {
+        self.feed_delivery.observe(seconds);
+    }
+
+    /// Counts a lost connection to the change feed's source.
+    pub fn feed_reconnect(&self) {
+        self.feed_reconnects.inc();
+        self.feed_connected.set(0);
+    }
+
+    /// Lost connections to the change feed's source so far.
+    pub fn feed_reconnects(&self) -> u64 {
+        self.feed_reconnects.get()
+    }
+
+    /// Records that this process hears of other processes' writes (again).
+    pub fn feed_connected(&self) {
+        self.feed_connected.set(1);
+    }
+
+    /// Whether this process hears of other processes' writes.
+    pub fn is_feed_connected(&self) -> bool {
+        self.feed_connected.get() == 1
+    }
+
+    /// Counts a response-cache lookup.
+    pub fn cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache_lookups
+            .get_or_create(&CacheLabels { result })
+            .inc();
+    }
+
+    /// Counts an eviction for room.
+    pub fn cache_eviction(&self) {
+        self.cache_evictions.inc();
+    }
+
+    /// Records the cache's size.
+    pub fn cache_size(&self, bytes: u64, entries: u64) {
+        self.cache_bytes.set(bytes as i64);
+        self.cache_entries.set(entries as i64);
     }
 
     /// The Prometheus text exposition.

@@ -7,6 +7,8 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_initial;
+mod m20261201_000001_synced_head;
+mod m20261201_000002_change_log;
 
 /// Applies tokenmirror's migrations in order.
 pub struct Migrator;
@@ -14,6 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_initial::Migration)]
+        vec![
+            Box::new(m20261127_000001_initial::Migration),
+            Box::new(m20261201_000001_synced_head::Migration),
+            Box::new(m20261201_000002_change_log::Migration),
+        ]
     }
 }

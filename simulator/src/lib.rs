@@ -45,7 +45,7 @@ mod value;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -112,7 +112,9 @@ struct Inner {
     seed: u64,
     tokens: Vec<TokenParams>,
     deployment: String,
-    corrupt: Option<u32>,
+    /// The index of the token whose rows are served malformed, `u32::MAX` for none
+    /// (changeable while serving).
+    corrupt: AtomicU32,
     max_skip: u64,
     latency: Duration,
     clock: Clock,
@@ -154,7 +156,7 @@ impl Simulator {
                 seed: args.seed,
                 deployment: clock::deployment(args.seed),
                 tokens,
-                corrupt: args.corrupt_token,
+                corrupt: AtomicU32::new(args.corrupt_token.unwrap_or(u32::MAX)),
                 max_skip: args.max_skip,
                 latency: args.latency,
                 clock,
@@ -222,6 +224,14 @@ impl Simulator {
         self.inner
             .fail_rate
             .store(rate.to_bits(), Ordering::Relaxed);
+    }
+
+    /// Serves malformed hourly rows for the token with index `token` from now on (`None`:
+    /// for none), as `--corrupt-token` does from the start.
+    pub fn set_corrupt_token(&self, token: Option<u32>) {
+        self.inner
+            .corrupt
+            .store(token.unwrap_or(u32::MAX), Ordering::Relaxed);
     }
 
     /// Simulates a chain reorganisation that removed the row of token `address` for the hour
@@ -294,7 +304,7 @@ impl Simulator {
             seed: inner.seed,
             tokens: &inner.tokens,
             deployment: &inner.deployment,
-            corrupt: inner.corrupt,
+            corrupt: Some(inner.corrupt.load(Ordering::Relaxed)).filter(|c| *c != u32::MAX),
             max_skip: inner.max_skip,
             history: inner.history,
             store: &store,

@@ -8,6 +8,7 @@ use super::context::ApiContext;
 use super::scalars::{BigDecimal, DateTime, Interval, Order};
 use crate::domain::TokenKey;
 use crate::error::ApiError;
+use crate::feed::{DepKey, Deps};
 
 /// Largest `limit` of a candle query.
 pub const MAX_LIMIT: i32 = 1000;
@@ -30,12 +31,17 @@ pub struct CandleArgs {
     fill_gaps: bool,
     descending: bool,
     limit: i64,
+    /// `to` was left out: it is `now`.
+    open_ended: bool,
     now: i64,
 }
 
 impl CandleArgs {
-    /// Checks the arguments; an explicit null means the argument's default.
+    /// Checks the arguments at time `now` (`to` defaults to it); an explicit null means the
+    /// argument's default.
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
+        now: chrono::DateTime<chrono::Utc>,
         from: DateTime,
         to: Option<DateTime>,
         interval: Option<Interval>,
@@ -47,8 +53,8 @@ impl CandleArgs {
         let fill_gaps = fill_gaps.unwrap_or(false);
         let order = order.unwrap_or_default();
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        let now_at = chrono::Utc::now();
-        let now = now_at.timestamp();
+        let (now_at, now) = (now, now.timestamp());
+        let open_ended = to.is_none();
         let from_at = from.instant("from")?;
         let to_at = match &to {
             Some(t) => t.instant("to")?,
@@ -79,15 +85,22 @@ impl CandleArgs {
             fill_gaps,
             descending: order == Order::Desc,
             limit: limit.into(),
+            open_ended,
             now,
         })
     }
 
+    /// The candles of `key`; what they read is recorded in `deps` (when the answer may be
+    /// cached), with the moment the clock alone would change them.
     pub async fn run(
         &self,
         api: &ApiContext,
         key: &TokenKey,
+        deps: Option<&Deps>,
     ) -> Result<Vec<TokenCandle>, ApiError> {
+        if let Some(d) = deps {
+            d.read(&DepKey::Hours(key.clone()));
+        }
         let req = CandleRequest {
             network: &key.network,
             address: &key.address,
@@ -97,10 +110,18 @@ impl CandleArgs {
             fill_gaps: self.fill_gaps,
             descending: self.descending,
             limit: self.limit,
-            now: self.now,
+            open_ended: self.open_ended,
         };
         let out = candles::candles(api.db.conn(), &req).await?;
-        Ok(out.into_iter().map(TokenCandle::from).collect())
+        if let (Some(d), true) = (deps, self.open_ended) {
+            // `to` is now: when the clock reaches the next bucket, the answer takes it in — if
+            // the mirror knows any of its hours.
+            let next = self.interval.start(self.interval.index(self.now) + 1);
+            if out.known_until.is_some_and(|known| next <= known) {
+                d.expires_at(next);
+            }
+        }
+        Ok(out.candles.into_iter().map(TokenCandle::from).collect())
     }
 }
 

@@ -8,9 +8,10 @@
 use sea_orm::{ConnectionTrait, DbErr};
 
 use crate::db::hours::{self, Direction, HourRow};
+use crate::db::state;
 use crate::decimal::Decimal;
 
-const HOUR: i64 = 3600;
+use crate::domain::HOUR;
 const WEEK_HOURS: i64 = 168;
 /// Monday 1970-01-05 00:00 UTC: whole-week buckets start on Mondays.
 const MONDAY_EPOCH: i64 = 4 * 86_400;
@@ -201,36 +202,75 @@ pub struct CandleRequest<'a> {
     pub descending: bool,
     /// 1…1000 buckets, filled ones included.
     pub limit: i64,
-    /// The current time: buckets that have not started yet (and hold no row) are never filled.
-    pub now: i64,
+    /// `to` was not given (it is now): the answer says how far the token's hours are known, so
+    /// that a cached answer expires when the clock reaches a known hour it left out.
+    pub open_ended: bool,
 }
 
-/// Answers a candle request from the stored rows.
+/// The candles, and how far the mirror knows the token's hours: the start of the last hour
+/// known — the newest stored row's, or (with gap filling) the synced upstream head's hour when
+/// later. Buckets after it are absent because they are unknown, not empty.
+#[derive(Clone, Debug, Default)]
+pub struct CandleAnswer {
+    pub candles: Vec<Candle>,
+    pub known_until: Option<i64>,
+}
+
+/// Answers a candle request from the stored rows and the token's sync state.
 pub async fn candles(
     conn: &impl ConnectionTrait,
     req: &CandleRequest<'_>,
-) -> Result<Vec<Candle>, DbErr> {
+) -> Result<CandleAnswer, DbErr> {
     let iv = req.interval;
     let first_bucket = iv.index(req.from);
-    let mut last_bucket = iv.index(req.to - 1);
-    if last_bucket < first_bucket {
-        return Ok(Vec::new());
+    let last_bucket = iv.index(req.to - 1);
+    let newest_row = || async {
+        Ok::<_, DbErr>(
+            hours::last_before(conn, req.network, req.address, i64::MAX)
+                .await?
+                .map(|r| r.period_start_unix),
+        )
+    };
+    if !req.fill_gaps {
+        let known_until = if req.open_ended {
+            newest_row().await?
+        } else {
+            None
+        };
+        let candles = if last_bucket < first_bucket {
+            Vec::new()
+        } else {
+            sparse_candles(conn, req, first_bucket, last_bucket).await?
+        };
+        return Ok(CandleAnswer {
+            candles,
+            known_until,
+        });
     }
-    if req.fill_gaps {
-        // Buckets that have not started are not filled: the last one is the current bucket, or
-        // the newest row's when the upstream's clock runs ahead of this machine's.
-        if last_bucket > iv.index(req.now) {
-            let newest = hours::last_before(conn, req.network, req.address, req.to).await?;
-            let newest_bucket = newest.map_or(i64::MIN, |r| iv.index(r.period_start_unix));
-            last_bucket = last_bucket.min(iv.index(req.now).max(newest_bucket));
-        }
-        if last_bucket < first_bucket {
-            return Ok(Vec::new());
-        }
-        filled_candles(conn, req, first_bucket, last_bucket).await
+    let newest = newest_row().await?;
+    // Gaps are filled up to the hour of the upstream head the mirror last synced for the
+    // token, and never before its newest row (its committed pages cover every hour up to it).
+    let head = state::sync_state(conn, req.network, req.address)
+        .await?
+        .and_then(|s| s.synced_head)
+        .map(|h| h.div_euclid(HOUR) * HOUR);
+    let known_until = match (head, newest) {
+        (Some(h), Some(n)) => Some(h.max(n)),
+        (h, n) => h.or(n),
+    };
+    let Some(known) = known_until else {
+        return Ok(CandleAnswer::default());
+    };
+    let last_bucket = last_bucket.min(iv.index(known));
+    let candles = if last_bucket < first_bucket {
+        Vec::new()
     } else {
-        sparse_candles(conn, req, first_bucket, last_bucket).await
-    }
+        filled_candles(conn, req, first_bucket, last_bucket).await?
+    };
+    Ok(CandleAnswer {
+        candles,
+        known_until,
+    })
 }
 
 /// Without gap filling: only buckets with rows. At most `limit` buckets of at most `hours` rows

@@ -1,35 +1,49 @@
-//! What every resolver shares: the database and the configured networks, with the checks of
-//! the arguments that name a token (address, network, "is it in the mirror").
+//! What every resolver shares: the database, the configured networks, the clock and the change
+//! feed, with the checks of the arguments that name a token (address, network, "is it in the
+//! mirror"). Resolvers record what they read in the request's [`Deps`] (present when the
+//! answer may be cached), before reading it.
 
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use crate::db::Db;
-use crate::domain::{parse_address, TokenKey};
+use crate::domain::{parse_address, Clock, TokenKey};
 use crate::error::ApiError;
+use crate::feed::{DepKey, Deps, Feed};
 
-/// What resolvers share: the database and the configured networks.
+/// What resolvers share.
 #[derive(Clone)]
 pub struct ApiContext {
     pub db: Db,
     /// Configured networks in `UPSTREAMS` order; the first is the default.
     networks: Arc<Vec<String>>,
-    /// Tokens known to be in the mirror (a cache: a miss asks the database).
+    /// Tokens known to be in the mirror (a cache: a miss asks the database; a token never
+    /// leaves the mirror, so an entry never goes stale).
     known: Arc<RwLock<HashSet<TokenKey>>>,
+    /// Where "now" comes from.
+    pub clock: Clock,
+    /// The change feed (subscriptions listen to it; answers are checked against it).
+    pub feed: Feed,
 }
 
 impl ApiContext {
     /// `networks` are the configured ones, the default first.
-    pub fn new(db: Db, networks: Vec<String>) -> ApiContext {
+    pub fn new(db: Db, networks: Vec<String>, feed: Feed, clock: Clock) -> ApiContext {
         ApiContext {
             db,
             networks: Arc::new(networks),
             known: Arc::default(),
+            clock,
+            feed,
         }
     }
 
-    /// Checks `network` (or picks the default) for argument `arg`'s error message.
-    pub(crate) async fn network(&self, network: Option<String>) -> Result<String, ApiError> {
+    /// Checks `network` (or picks the default).
+    pub(crate) async fn network(
+        &self,
+        network: Option<String>,
+        deps: Option<&Deps>,
+    ) -> Result<String, ApiError> {
         match network {
             None => self.networks.first().cloned().ok_or_else(|| {
                 ApiError::bad_input(
@@ -39,6 +53,7 @@ impl ApiContext {
             Some(n) if self.networks.contains(&n) => Ok(n),
             Some(n) => {
                 // A network no longer configured still has its data served.
+                record(deps, DepKey::TokenList);
                 let stored = crate::db::tokens::networks(self.db.conn()).await?;
                 if stored.contains(&n) {
                     Ok(n)
@@ -68,10 +83,16 @@ impl ApiContext {
     }
 
     /// True when the token is tracked or has metadata in the mirror.
-    pub(crate) async fn in_mirror(&self, key: &TokenKey) -> Result<bool, ApiError> {
+    pub(crate) async fn in_mirror(
+        &self,
+        key: &TokenKey,
+        deps: Option<&Deps>,
+    ) -> Result<bool, ApiError> {
         if self.known.read().map(|k| k.contains(key)).unwrap_or(false) {
             return Ok(true);
         }
+        // Not yet known: the answer ("not in the mirror") holds until its metadata arrives.
+        record(deps, DepKey::Metadata(key.clone()));
         let found = crate::db::tokens::is_known(self.db.conn(), &key.network, &key.address).await?;
         if found {
             if let Ok(mut k) = self.known.write() {
@@ -90,4 +111,16 @@ pub fn api<'a>(ctx: &async_graphql::Context<'a>) -> Result<&'a ApiContext, ApiEr
             e.message
         ))
     })
+}
+
+/// The request's dependency record, when its answer may be cached.
+pub fn deps<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Deps> {
+    ctx.data_opt::<Deps>()
+}
+
+/// Records that the answer reads `key` (when it is being recorded).
+pub fn record(deps: Option<&Deps>, key: DepKey) {
+    if let Some(d) = deps {
+        d.read(&key);
+    }
 }

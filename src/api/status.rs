@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::context::api;
+use super::context::{api, deps, record};
 use super::scalars::DateTime;
 use crate::db::{state, tokens};
 use crate::error::ApiError;
+use crate::feed::DepKey;
 
 /// `syncStatus`.
 #[derive(Default)]
@@ -18,14 +19,21 @@ impl StatusQuery {
     /// Per token: the newest hour stored, the last success and error, and how far the upstream
     /// was behind at the last pass. Lists every token ever tracked or synced.
     async fn sync_status(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SyncStatus>> {
-        let api = api(ctx)?;
+        let (api, deps) = (api(ctx)?, deps(ctx));
+        record(deps, DepKey::Status);
         let conn = api.db.conn();
         let tracked = tokens::tracked(conn).await.map_err(ApiError::from)?;
         let states = state::all_sync_states(conn).await.map_err(ApiError::from)?;
         let metas = state::all_upstream_meta(conn)
             .await
             .map_err(ApiError::from)?;
-        let now = chrono::Utc::now().timestamp();
+        let now = api.clock.unix();
+        if let Some(d) = deps {
+            // lagSeconds counts up with the clock.
+            if metas.iter().any(|m| m.block_timestamp.is_some()) {
+                d.expires_at(now + 1);
+            }
+        }
 
         let mut rows: BTreeMap<(String, String), SyncStatus> = BTreeMap::new();
         for t in tracked {

@@ -7,12 +7,13 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, Object};
 
 use super::candle_args::{candle_cost, CandleArgs, TokenCandle, DEFAULT_LIMIT};
-use super::context::{api, ApiContext};
+use super::context::{api, deps, record, ApiContext};
 use super::scalars::{BigDecimal, BigInt, DateTime, Interval, Order};
 use crate::db::entity::token_metadata;
 use crate::db::Db;
 use crate::domain::TokenKey;
 use crate::error::ApiError;
+use crate::feed::DepKey;
 
 /// `tokenMetadata`, `tokens` and `tokenHourData`.
 #[derive(Default)]
@@ -28,16 +29,15 @@ impl TokenQuery {
         #[graphql(desc = "Network name from UPSTREAMS; the first configured one by default.")]
         network: Option<String>,
     ) -> async_graphql::Result<Option<TokenMetadata>> {
-        let api = api(ctx)?;
+        let (api, deps) = (api(ctx)?, deps(ctx));
         let address = ApiContext::address(&address)?;
-        let network = api.network(network).await?;
+        let network = api.network(network, deps).await?;
+        let key = TokenKey { network, address };
+        record(deps, DepKey::Metadata(key.clone()));
         let loader = ctx.data::<DataLoader<MetadataLoader>>()?;
-        let model = loader
-            .load_one(TokenKey { network, address })
-            .await
-            .map_err(|e| {
-                ApiError::Internal(anyhow::Error::new(e).context("loading token metadata"))
-            })?;
+        let model = loader.load_one(key).await.map_err(|e| {
+            ApiError::Internal(anyhow::Error::new(e).context("loading token metadata"))
+        })?;
         Ok(model.map(TokenMetadata))
     }
 
@@ -49,11 +49,12 @@ impl TokenQuery {
             String,
         >,
     ) -> async_graphql::Result<Vec<TokenMetadata>> {
-        let api = api(ctx)?;
+        let (api, deps) = (api(ctx)?, deps(ctx));
         let network = match network {
-            Some(n) => Some(api.network(Some(n)).await?),
+            Some(n) => Some(api.network(Some(n), deps).await?),
             None => None,
         };
+        record(deps, DepKey::TokenList);
         let all = crate::db::tokens::list_metadata(api.db.conn(), network.as_deref())
             .await
             .map_err(ApiError::from)?;
@@ -82,7 +83,7 @@ impl TokenQuery {
         interval: Option<Interval>,
         #[graphql(
             default_with = "Some(false)",
-            desc = "Include empty buckets (up to now, from the token's first row on), carrying the previous close and TVL with zero volume."
+            desc = "Include empty buckets, from the token's first row on, carrying the previous close and TVL with zero volume. Buckets after the hour of the upstream head the mirror last synced for the token are absent: they are unknown, not empty."
         )]
         fill_gaps: Option<bool>,
         #[graphql(
@@ -96,20 +97,21 @@ impl TokenQuery {
         )]
         limit: Option<i32>,
     ) -> async_graphql::Result<Vec<TokenCandle>> {
-        let api = api(ctx)?;
+        let (api, deps) = (api(ctx)?, deps(ctx));
         let key = TokenKey {
             address: ApiContext::address(&address)?,
-            network: api.network(network).await?,
+            network: api.network(network, deps).await?,
         };
-        let args = CandleArgs::check(from, to, interval, fill_gaps, order, limit)?;
-        if !api.in_mirror(&key).await? {
+        let now = api.clock.now();
+        let args = CandleArgs::check(now, from, to, interval, fill_gaps, order, limit)?;
+        if !api.in_mirror(&key, deps).await? {
             return Err(ApiError::bad_input(format!(
                 "address: token {} on network {:?} is not in the mirror; query `tokens` for the ones that are",
                 key.address, key.network
             ))
             .into());
         }
-        Ok(args.run(api, &key).await?)
+        Ok(args.run(api, &key, deps).await?)
     }
 }
 
@@ -214,7 +216,7 @@ impl TokenMetadata {
         interval: Option<Interval>,
         #[graphql(
             default_with = "Some(false)",
-            desc = "Include empty buckets (up to now, from the token's first row on), carrying the previous close and TVL with zero volume."
+            desc = "Include empty buckets, from the token's first row on, carrying the previous close and TVL with zero volume. Buckets after the hour of the upstream head the mirror last synced for the token are absent: they are unknown, not empty."
         )]
         fill_gaps: Option<bool>,
         #[graphql(
@@ -228,13 +230,13 @@ impl TokenMetadata {
         )]
         limit: Option<i32>,
     ) -> async_graphql::Result<Vec<TokenCandle>> {
-        let api = api(ctx)?;
-        let args = CandleArgs::check(from, to, interval, fill_gaps, order, limit)?;
+        let (api, deps) = (api(ctx)?, deps(ctx));
+        let args = CandleArgs::check(api.clock.now(), from, to, interval, fill_gaps, order, limit)?;
         let key = TokenKey {
             network: self.0.network.clone(),
             address: self.0.address.clone(),
         };
-        Ok(args.run(api, &key).await?)
+        Ok(args.run(api, &key, deps).await?)
     }
 }
 

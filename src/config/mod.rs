@@ -168,11 +168,27 @@ pub struct ApiArgs {
     /// Longest a request may take before it is answered with 503.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_positive_duration)]
     pub request_timeout: Duration,
+    /// Memory for the response cache, in bytes (0 turns it off). Answers are kept until a sync
+    /// write changes what they read, or the clock would change them.
+    #[arg(long, env = "CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
+    pub cache_bytes: u64,
 }
+
+/// `CACHE_BYTES` by default: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 << 20;
 
 /// `tokenmirror serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
+    /// Serve the API and the change feed only: no sync, and no write of any kind (tracked
+    /// tokens, sync state and `_meta` stay as the syncing process leaves them).
+    #[arg(
+        long = "no-sync",
+        env = "SYNC",
+        action = clap::ArgAction::SetFalse,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    pub sync_enabled: bool,
     #[command(flatten)]
     pub db: DbArgs,
     #[command(flatten)]
@@ -264,6 +280,16 @@ mod tests {
                 "{flag}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn no_sync_is_a_flag_and_an_environment_variable() {
+        let parse = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Serve(a) => a.sync_enabled,
+            _ => unreachable!(),
+        };
+        assert!(parse(&["tokenmirror", "serve"]));
+        assert!(!parse(&["tokenmirror", "serve", "--no-sync"]));
     }
 
     #[test]

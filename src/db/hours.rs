@@ -93,6 +93,9 @@ pub struct HourPage<'a> {
     pub rows: &'a [HourRow],
     /// What this write says about which hours have been fetched.
     pub coverage: Coverage,
+    /// On the last page of a pass: the upstream head (unix seconds) up to which every hour of
+    /// the token is now known.
+    pub synced_head: Option<i64>,
 }
 
 /// What a page write says about the hours the mirror has fetched, kept as the token's

@@ -47,6 +47,7 @@ pub(super) async fn advance(
             ss::Column::Address,
             ss::Column::NewestHour,
             ss::Column::CoveredFrom,
+            ss::Column::SyncedHead,
             ss::Column::RowsSynced,
         ])
         .values([
@@ -54,12 +55,21 @@ pub(super) async fn advance(
             page.address.into(),
             Expr::SubQuery(None, Box::new(SubQueryStatement::SelectStatement(newest))),
             covered.into(),
+            page.synced_head.into(),
             ((outcome.inserted + outcome.updated) as i64).into(),
         ])
         .map_err(query_error)?
         .on_conflict(
             OnConflict::columns([ss::Column::Network, ss::Column::Address])
                 .update_column(ss::Column::NewestHour)
+                .value(
+                    ss::Column::SyncedHead,
+                    if page.synced_head.is_some() {
+                        excluded(ss::Column::SyncedHead)
+                    } else {
+                        stored(ss::Column::SyncedHead)
+                    },
+                )
                 .value(ss::Column::CoveredFrom, covered_from)
                 .value(
                     ss::Column::RowsSynced,

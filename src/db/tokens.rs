@@ -3,8 +3,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query, UnionType};
 use sea_orm::{
-    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder,
 };
 
 use super::entity::{token_metadata as tm, tracked_token};
@@ -153,19 +153,10 @@ pub async fn list_metadata(
         .await
 }
 
-/// Records the configured token list, in one transaction: listed tokens become (or stay)
-/// active, the others inactive. Their data stays either way.
-pub async fn set_tracked(
-    conn: &DatabaseConnection,
-    tokens: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let tx = conn.begin().await?;
-    mark_tracked(&tx, tokens, now).await?;
-    tx.commit().await
-}
-
-async fn mark_tracked(
+/// Records the configured token list: listed tokens become (or stay) active, the others
+/// inactive. Their data stays either way. Run it in a transaction, so that the list changes at
+/// once.
+pub async fn mark_tracked(
     conn: &impl ConnectionTrait,
     tokens: &[(String, String)],
     now: DateTime<Utc>,

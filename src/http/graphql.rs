@@ -13,7 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
-use super::AppState;
+use super::{cache, AppState};
 use crate::error::{code, ensure_code, request_error_body};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
@@ -133,7 +133,7 @@ pub async fn post(
         );
     };
     match request_from(params) {
-        Ok(req) => execute(&state, answer, req).await,
+        Ok(parsed) => execute(&state, answer, parsed).await,
         Err(msg) => request_error(answer, StatusCode::BAD_REQUEST, &msg),
     }
 }
@@ -164,8 +164,15 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
     Ok(())
 }
 
+/// A request as parsed from HTTP: the GraphQL request and its variables as JSON text (for the
+/// cache key).
+struct Parsed {
+    request: async_graphql::Request,
+    variables: String,
+}
+
 /// Reads `query`, `operationName`, `variables` and `extensions` from the request parameters.
-fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request, String> {
+fn request_from(mut params: Map<String, Value>) -> Result<Parsed, String> {
     let query = match params.remove("query") {
         Some(Value::String(q)) => q,
         Some(other) => {
@@ -177,6 +184,7 @@ fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request
         None => return Err("the \"query\" parameter is missing".to_owned()),
     };
     let mut req = async_graphql::Request::new(query);
+    let mut variables = String::new();
     match params.remove("operationName") {
         None | Some(Value::Null) => {}
         Some(Value::String(name)) => req = req.operation_name(name),
@@ -190,6 +198,7 @@ fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request
     match params.remove("variables") {
         None | Some(Value::Null) => {}
         Some(v @ Value::Object(_)) => {
+            variables = v.to_string();
             req = req.variables(async_graphql::Variables::from_json(v));
         }
         Some(other) => {
@@ -208,7 +217,10 @@ fn request_from(mut params: Map<String, Value>) -> Result<async_graphql::Request
             ))
         }
     }
-    Ok(req)
+    Ok(Parsed {
+        request: req,
+        variables,
+    })
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -244,14 +256,14 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         };
         params.insert(k.into_owned(), value);
     }
-    let mut req = match request_from(params) {
+    let mut parsed = match request_from(params) {
         Ok(r) => r,
         Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
     };
-    if is_mutation(&mut req) {
+    if is_mutation(&mut parsed.request) {
         return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
-    execute(&state, answer, req).await
+    execute(&state, answer, parsed).await
 }
 
 /// True when the operation the request selects is a mutation or subscription. Parses the
@@ -266,8 +278,35 @@ fn is_mutation(req: &mut async_graphql::Request) -> bool {
         .is_some_and(|op| matches!(op.ty, OperationType::Mutation | OperationType::Subscription))
 }
 
-async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) -> Response {
-    let mut resp = state.schema.execute(req).await;
+/// Answers a request: from the response cache when a fresh answer is kept, else by executing
+/// it (and keeping the answer when it may be reused).
+async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
+    let Parsed { request, variables } = parsed;
+    let cache = &state.cache;
+    let key = cache.enabled().then(|| {
+        cache::key(
+            answer.content_type(),
+            request.operation_name.as_deref(),
+            &variables,
+            &request.query,
+        )
+    });
+    if let Some(hit) = key.as_deref().and_then(|k| cache.get(k)) {
+        return respond(
+            hit.status,
+            hit.content_type,
+            hit.body.clone(),
+            hit.position,
+            true,
+        );
+    }
+    let position = state.feed.position();
+    let deps = key.as_ref().map(|_| cache.record());
+    let request = match &deps {
+        Some(d) => request.data(d.clone()),
+        None => request,
+    };
+    let mut resp = state.schema.execute(request).await;
     // A response without data whose errors carry no path never reached execution.
     let not_executed = !resp.errors.is_empty()
         && resp.data == async_graphql::Value::Null
@@ -295,12 +334,44 @@ async fn execute(state: &AppState, answer: Answer, req: async_graphql::Request) 
             )
         })
     };
-    (
-        status,
-        [(header::CONTENT_TYPE, answer.content_type())],
-        body,
-    )
-        .into_response()
+    let body = Bytes::from(body);
+    if let (Some(key), Some(deps)) = (key, deps) {
+        // A server error (the database is down…) is never kept: the next request tries again.
+        let server_error = resp.errors.iter().any(|e| {
+            e.extensions.as_ref().and_then(|x| x.get("code"))
+                == Some(&async_graphql::Value::from(code::INTERNAL_SERVER_ERROR))
+        });
+        if !server_error {
+            cache.put(
+                key,
+                status,
+                answer.content_type(),
+                body.clone(),
+                position,
+                &deps,
+            );
+        }
+    }
+    respond(status, answer.content_type(), body, position, false)
+}
+
+/// An answer with the cache's headers: `x-cache` says whether it was kept, `x-feed-position`
+/// the change-feed position it was computed at.
+fn respond(
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
+    position: i64,
+    hit: bool,
+) -> Response {
+    let mut resp = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(
+        "x-cache",
+        HeaderValue::from_static(if hit { "hit" } else { "miss" }),
+    );
+    headers.insert("x-feed-position", HeaderValue::from(position));
+    resp
 }
 
 /// `/graphql` with a method other than GET, POST or OPTIONS (CORS preflight).

@@ -2,6 +2,7 @@
 //! with its assets under `/graphiql/`, `/healthz`, `/readyz`, `/metrics`; plus CORS,
 //! compression, a body size limit, a request timeout, and one log line per request.
 
+pub mod cache;
 mod graphiql;
 mod graphql;
 mod health;
@@ -25,6 +26,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::api::ApiSchema;
 use crate::db::Db;
+use crate::feed::Feed;
 use crate::metrics::Metrics;
 
 /// What every handler shares; cheap to clone.
@@ -33,6 +35,8 @@ pub struct AppState {
     pub schema: ApiSchema,
     pub db: Db,
     pub metrics: Arc<Metrics>,
+    pub cache: cache::ResponseCache,
+    pub feed: Feed,
 }
 
 /// HTTP limits and CORS.

@@ -25,6 +25,8 @@ use crate::db::entity::upstream_meta;
 use crate::db::hours::{self, Coverage, HourPage};
 use crate::db::state::{self, PassResult};
 use crate::db::{tokens, Db};
+use crate::domain::TokenKey;
+use crate::feed::{Change, Feed};
 use crate::metrics::Metrics;
 
 /// Rows per upstream page: the most graph-node allows.
@@ -86,6 +88,8 @@ pub struct Syncer {
     networks: Vec<(UpstreamClient, Vec<String>)>,
     settings: SyncSettings,
     metrics: Arc<Metrics>,
+    /// Every committed write goes through it.
+    feed: Feed,
 }
 
 impl Syncer {
@@ -96,6 +100,7 @@ impl Syncer {
         sources: &Sources,
         settings: SyncSettings,
         metrics: Arc<Metrics>,
+        feed: Feed,
     ) -> Result<Syncer, ClientBuildError> {
         let mut networks = Vec::new();
         for u in &sources.upstreams {
@@ -114,6 +119,7 @@ impl Syncer {
             networks,
             settings,
             metrics,
+            feed,
         })
     }
 
@@ -252,7 +258,19 @@ impl NetworkPass<'_> {
             has_indexing_errors: meta.has_indexing_errors,
             fetched_at: now,
         };
-        if let Err(e) = state::save_upstream_meta(self.syncer.db.conn(), &row).await {
+        let change = Change::Status {
+            network: self.network().to_owned(),
+            address: None,
+        };
+        let saved = self
+            .syncer
+            .feed
+            .write(&self.syncer.db, change, |tx| async move {
+                state::save_upstream_meta(&tx, &row).await?;
+                Ok(tx)
+            })
+            .await;
+        if let Err(e) = saved {
             tracing::warn!(error = %e, "could not store the upstream's _meta");
         }
         self.syncer
@@ -307,14 +325,21 @@ impl NetworkPass<'_> {
                     ));
                 }
             }
-            if let Err(e) = tokens::upsert_metadata(
-                self.syncer.db.conn(),
-                self.network(),
-                &valid,
-                crate::db::now(),
-            )
-            .await
-            {
+            let change = Change::Metadata {
+                network: self.network().to_owned(),
+                addresses: valid.iter().map(|m| m.address.clone()).collect(),
+            };
+            let network = self.network();
+            let valid = &valid;
+            let stored = self
+                .syncer
+                .feed
+                .write(&self.syncer.db, change, |tx| async move {
+                    tokens::upsert_metadata(&tx, network, valid, crate::db::now()).await?;
+                    Ok(tx)
+                })
+                .await;
+            if let Err(e) = stored {
                 let problem = MetaProblem::Failed(format!("storing token metadata: {e}"));
                 failed.extend(chunk.iter().map(|a| (a.clone(), problem.clone())));
             }
@@ -376,9 +401,20 @@ impl NetworkPass<'_> {
             Ok(()) => PassResult::Success,
             Err(e) => PassResult::Failure(e),
         };
-        if let Err(e) =
-            state::record_pass(self.syncer.db.conn(), self.network(), address, now, outcome).await
-        {
+        let network = self.network();
+        let change = Change::Status {
+            network: network.to_owned(),
+            address: Some(address.to_owned()),
+        };
+        let recorded = self
+            .syncer
+            .feed
+            .write(&self.syncer.db, change, |tx| async move {
+                state::record_pass(&tx, network, address, now, outcome).await?;
+                Ok(tx)
+            })
+            .await;
+        if let Err(e) = recorded {
             tracing::warn!(error = %e, "could not record the pass in the sync state");
         }
         report.address = address.to_owned();
@@ -396,18 +432,25 @@ impl NetworkPass<'_> {
     ) -> Result<(), TokenError> {
         let start = self.syncer.settings.backfill.start_hour(head);
         let saved = state::sync_state(self.syncer.db.conn(), self.network(), address).await?;
-        for range in plan(start, saved.as_ref(), self.syncer.settings.overlap) {
-            self.fetch_range(address, block, range, report).await?;
+        let ranges = plan(start, saved.as_ref(), self.syncer.settings.overlap);
+        let last = ranges.len().saturating_sub(1);
+        for (i, range) in ranges.into_iter().enumerate() {
+            // The pass's last page records that every hour up to the head is now known.
+            let synced_head = (i == last).then_some(head);
+            self.fetch_range(address, block, range, synced_head, report)
+                .await?;
         }
         Ok(())
     }
 
-    /// Pages through `range`, writing each page in its own transaction.
+    /// Pages through `range`, writing each page in its own transaction; the last page records
+    /// `synced_head` when given.
     async fn fetch_range(
         &self,
         address: &str,
         block: i64,
         range: FetchRange,
+        synced_head: Option<i64>,
         report: &mut TokenReport,
     ) -> Result<(), TokenError> {
         let until = range.until.unwrap_or(NO_END);
@@ -456,10 +499,16 @@ impl NetworkPass<'_> {
                 last_hour,
                 rows: &rows,
                 coverage,
+                synced_head: if full { None } else { synced_head },
             };
             let tx = self.syncer.db.begin_write().await?;
             let outcome = hours::write_page(&tx, &page).await?;
-            tx.commit().await?;
+            let change = Change::Hours {
+                token: TokenKey::new(self.network(), address),
+                first_hour: cursor,
+                last_hour,
+            };
+            self.syncer.feed.commit(tx, change).await?;
             report.pages += 1;
             report.outcome.inserted += outcome.inserted;
             report.outcome.updated += outcome.updated;

@@ -74,6 +74,7 @@ mod tests {
             address: "a".into(),
             newest_hour: newest,
             covered_from: covered,
+            synced_head: None,
             rows_synced: 0,
             last_attempt_at: None,
             last_success_at: None,

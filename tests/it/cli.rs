@@ -11,8 +11,10 @@ use crate::support::{create_pg_database, drop_pg_database};
 const BIN: &str = env!("CARGO_BIN_EXE_tokenmirror");
 
 /// Configuration a developer's shell may have set; the tests pass everything as flags.
-const ENV: [&str; 10] = [
+const ENV: [&str; 12] = [
     "DATABASE_URL",
+    "SYNC",
+    "CACHE_BYTES",
     "GRAPH_GATEWAY_URL",
     "UPSTREAMS",
     "TOKENS",
@@ -82,6 +84,8 @@ fn help_lists_every_option_with_its_environment_variable() {
         "MAX_COMPLEXITY",
         "MAX_BODY_BYTES",
         "REQUEST_TIMEOUT",
+        "CACHE_BYTES",
+        "SYNC",
         "SYNC_CONCURRENCY",
         "LOG_FORMAT",
         "LOG_LEVEL",
@@ -241,6 +245,63 @@ async fn serve_stops_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(status.code(), Some(0), "serve exits 0 on SIGTERM");
     assert!(reqwest::get(&url).await.is_err(), "and no longer listens");
+}
+
+/// `serve --no-sync` (or `SYNC=false`) serves and writes nothing: tracked tokens, sync state,
+/// `_meta` and the change log stay as they were, whatever `TOKENS` says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_no_sync_writes_nothing() {
+    use sea_orm::ConnectionTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/reader.db?mode=rwc", dir.path().display());
+    for no_sync in [["--no-sync"].as_slice(), [].as_slice()] {
+        let mut c = command();
+        c.env("LOG_LEVEL", "info");
+        if no_sync.is_empty() {
+            c.env("SYNC", "false");
+        }
+        let mut child = c
+            .args([
+                "serve",
+                "--database-url",
+                &db,
+                "--listen-addr",
+                "127.0.0.1:0",
+            ])
+            .args(no_sync)
+            .args(["--upstreams", "sim=http://127.0.0.1:9/"])
+            .args(["--tokens", "0x0000000000000000000000000000000000000001"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let addr = tokio::task::spawn_blocking(move || listening_address(stderr))
+            .await
+            .unwrap()
+            .expect("serve logs where it listens");
+        let answer = reqwest::get(format!("http://{addr}/readyz")).await.unwrap();
+        assert!(answer.status().is_success());
+        sigterm(child.id());
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(status.code(), Some(0));
+    }
+    let conn = sea_orm::Database::connect(db.as_str()).await.unwrap();
+    for table in ["tracked_token", "sync_state", "upstream_meta", "change_log"] {
+        let rows = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                conn.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let n: i64 = rows.try_get("", "n").unwrap();
+        assert_eq!(n, 0, "{table} was written");
+    }
 }
 
 /// SIGTERM stops `sync --once` between pages with exit 0, and the next run finishes.

@@ -141,6 +141,7 @@ pub async fn seeded(t: TestDb) -> (TestApp, Vec<HourRow>) {
             last_hour: None,
             rows: &rows,
             coverage: Coverage::From(T0),
+            synced_head: None,
         },
     )
     .await

@@ -9,6 +9,7 @@ mod candles;
 mod cli;
 mod dataset;
 mod http;
+mod live;
 mod secrets;
 mod storage;
 mod sync;

@@ -92,6 +92,7 @@ async fn the_api_key_stays_secret() {
         &sources,
         settings,
         Arc::new(Default::default()),
+        tokenmirror::feed::Feed::new(Arc::new(Default::default())),
     )
     .expect("the HTTP client builds");
     let report = s.sync_once(&CancellationToken::new()).await;

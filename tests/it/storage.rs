@@ -60,6 +60,7 @@ fn page<'a>(rows: &'a [HourRow], first_hour: i64, last_hour: Option<i64>) -> Hou
         last_hour,
         rows,
         coverage: Coverage::From(first_hour),
+        synced_head: None,
     }
 }
 
@@ -315,10 +316,10 @@ async fn sync_state_records_passes(t: TestDb) {
     let s = state::sync_state(c, NET, ADDR).await.unwrap().unwrap();
     assert_eq!((s.last_success_at, s.last_error), (Some(t2), None));
 
-    tokens::set_tracked(c, &[(NET.into(), ADDR.into())], t1)
+    tokens::mark_tracked(c, &[(NET.into(), ADDR.into())], t1)
         .await
         .unwrap();
-    tokens::set_tracked(c, &[], t2).await.unwrap();
+    tokens::mark_tracked(c, &[], t2).await.unwrap();
     let tracked = tokens::tracked(c).await.unwrap();
     assert_eq!(tracked.len(), 1);
     assert!(!tracked[0].active);

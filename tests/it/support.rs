@@ -177,6 +177,12 @@ pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub client: reqwest::Client,
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// The server's process-wide parts (its metrics and change feed).
+    #[allow(dead_code)]
+    pub shared: tokenmirror::app::Shared,
+    /// Its response cache.
+    #[allow(dead_code)]
+    pub cache: tokenmirror::http::cache::ResponseCache,
     /// The database under the server, kept alive (and dropped) with it.
     #[allow(dead_code)]
     pub db: TestDb,
@@ -194,37 +200,43 @@ impl TestApp {
         networks: &[&str],
         limits: tokenmirror::api::Limits,
     ) -> TestApp {
-        use tokenmirror::app::{start_server, ServerSettings};
-        use tokenmirror::config::{Endpoint, Sources, Upstream};
-        let sources = Sources {
-            upstreams: networks
-                .iter()
-                .map(|n| Upstream {
-                    network: (*n).to_owned(),
-                    endpoint: Endpoint::Url("http://127.0.0.1:9/".to_owned()),
-                })
-                .collect(),
-            tokens: Vec::new(),
-        };
-        let settings = ServerSettings {
+        let settings = tokenmirror::app::ServerSettings {
             listen_addr: "127.0.0.1:0".parse().expect("addr"),
             limits,
-            http: Default::default(),
+            ..Default::default()
         };
+        TestApp::start_as(db, networks, settings, false).await
+    }
+
+    /// Starts a server with `settings` (its listen address is always a free loopback port);
+    /// with `watch`, it also watches the database for other processes' writes, as `serve` does.
+    pub async fn start_as(
+        db: TestDb,
+        networks: &[&str],
+        settings: tokenmirror::app::ServerSettings,
+        watch: bool,
+    ) -> TestApp {
+        let shared = tokenmirror::app::Shared::new(db.db.clone());
         let shutdown = tokio_util::sync::CancellationToken::new();
-        let server = start_server(
-            db.db.clone(),
-            &sources,
-            &settings,
-            Default::default(),
-            shutdown.clone(),
-        )
-        .await
-        .expect("start server");
+        if watch {
+            tokenmirror::app::start_feed(&shared, &db.url, shutdown.clone())
+                .await
+                .expect("watch the change feed");
+        }
+        let settings = tokenmirror::app::ServerSettings {
+            listen_addr: "127.0.0.1:0".parse().expect("addr"),
+            ..settings
+        };
+        let networks = networks.iter().map(|n| (*n).to_owned()).collect();
+        let server = tokenmirror::app::start_server(&shared, networks, &settings, shutdown.clone())
+            .await
+            .expect("start server");
         TestApp {
             addr: server.addr,
             client: reqwest::Client::new(),
             shutdown,
+            shared,
+            cache: server.cache,
             db,
         }
     }

@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{on_both_backends, TestDb};
 
-const NET: &str = "sim";
+pub const NET: &str = "sim";
 /// 2026-06-01T00:00:00Z plus 25 minutes: the current hour is a quarter through.
-const NOW: i64 = 1_780_272_000 + 25 * 60;
+pub const NOW: i64 = 1_780_272_000 + 25 * 60;
 
-fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimConfig {
+pub fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimConfig {
     SimConfig {
         seed,
         tokens,
@@ -31,14 +31,14 @@ fn sim_args(seed: u64, tokens: u32, history_days: u64, now: i64) -> SimConfig {
     }
 }
 
-async fn simulator(args: SimConfig) -> SimHandle {
+pub async fn simulator(args: SimConfig) -> SimHandle {
     Simulator::new(&args)
         .spawn("127.0.0.1:0".parse().unwrap())
         .await
         .expect("simulator starts")
 }
 
-fn sources(sim: &SimHandle) -> Sources {
+pub fn sources(sim: &SimHandle) -> Sources {
     Sources {
         upstreams: vec![Upstream {
             network: NET.to_owned(),
@@ -73,6 +73,7 @@ fn syncer(t: &TestDb, sim: &SimHandle, backfill_days: u64) -> Syncer {
         &sources(sim),
         settings(backfill_days),
         Arc::new(Default::default()),
+        tokenmirror::feed::Feed::new(Arc::new(Default::default())),
     )
     .expect("the HTTP client builds")
 }
@@ -146,7 +147,7 @@ fn as_tuples(rows: &[HourRow]) -> Vec<(i64, String, Vec<String>)> {
         .collect()
 }
 
-async fn stored(t: &TestDb, token: &str, from: i64) -> Vec<HourRow> {
+pub async fn stored(t: &TestDb, token: &str, from: i64) -> Vec<HourRow> {
     hours::read_range(
         t.db.conn(),
         NET,

@@ -5,6 +5,7 @@
 //! the column already is text). Writes of decimal tables go through [`crate::db::hours`] and
 //! [`crate::db::tokens`], which cast parameters to `NUMERIC` on PostgreSQL.
 
+pub mod change_log;
 pub mod sync_state;
 pub mod token_hour_data;
 pub mod token_metadata;

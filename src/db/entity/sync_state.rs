@@ -15,6 +15,9 @@ pub struct Model {
     /// The earliest hour from which every later hour has been fetched: older hours are fetched
     /// only when `BACKFILL` reaches further back than this.
     pub covered_from: Option<i64>,
+    /// The upstream head (unix seconds) of the last pass whose pages for this token all
+    /// committed: hours after it are unknown, so gap filling stops there.
+    pub synced_head: Option<i64>,
     /// Rows inserted or changed by the sync, over the token's life.
     pub rows_synced: i64,
     /// When the last pass over this token ended, successful or not.

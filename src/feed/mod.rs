@@ -1,0 +1,195 @@
+//! The change feed: the one place that says "data changed". Every committed sync write becomes
+//! an [`Event`]; the response cache, subscriptions and other `serve` processes listen here, and
+//! nothing polls the database per reader.
+//!
+//! - In the writing process, [`Feed::commit`] records the change in `change_log` inside the
+//!   write's transaction (with a `NOTIFY` on PostgreSQL), marks what it touches stale before
+//!   `COMMIT` and again after it, then broadcasts the event.
+//! - Other processes learn of it from [`postgres`] (`LISTEN`; a lost connection means
+//!   "everything changed") or [`sqlite`] (polling `change_log` on a connection of its own).
+//!
+//! - [`change`]: what a write changed and which answers it makes stale;
+//! - [`generations`]: telling a stale answer from a fresh one;
+//! - [`log`]: the `change_log` table.
+
+pub mod change;
+pub mod generations;
+pub mod log;
+pub mod postgres;
+pub mod sqlite;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use sea_orm::{DatabaseTransaction, DbErr};
+use tokio::sync::broadcast;
+
+pub use change::{Change, DepKey, Record};
+pub use generations::{Deps, Generations, Snapshot};
+
+use crate::metrics::Metrics;
+
+/// Events kept for a slow subscriber before it is told it lagged (and treats everything as
+/// changed).
+const BROADCAST_CAPACITY: usize = 4096;
+
+/// One committed change, as readers receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// Its position in the feed (`change_log.seq`); 0 for "everything changed" raised locally.
+    pub seq: i64,
+    pub change: Change,
+    /// Unix microseconds just before the writer's `COMMIT` (0 when raised locally).
+    pub committed_at: i64,
+}
+
+/// The feed of one process; cheap to clone.
+#[derive(Clone)]
+pub struct Feed {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// This process, as written in `change_log.origin`.
+    origin: String,
+    gens: Arc<Generations>,
+    /// The highest `seq` applied.
+    position: AtomicI64,
+    events: broadcast::Sender<Arc<Event>>,
+    metrics: Arc<Metrics>,
+}
+
+impl Feed {
+    pub fn new(metrics: Arc<Metrics>) -> Feed {
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        Feed {
+            inner: Arc::new(Inner {
+                origin: format!("{:016x}", rand::random::<u64>()),
+                gens: Arc::default(),
+                position: AtomicI64::new(0),
+                events,
+                metrics,
+            }),
+        }
+    }
+
+    /// This process's id in `change_log.origin`.
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The freshness counters the cache checks answers against.
+    pub fn generations(&self) -> &Arc<Generations> {
+        &self.inner.gens
+    }
+
+    /// The highest position applied so far.
+    pub fn position(&self) -> i64 {
+        self.inner.position.load(Ordering::SeqCst)
+    }
+
+    /// Starts a position at `seq` (the log's newest row when the process starts).
+    pub fn start_at(&self, seq: i64) {
+        self.inner.position.fetch_max(seq, Ordering::SeqCst);
+    }
+
+    /// Every event from now on. A receiver that falls behind gets `Lagged`: it must then treat
+    /// everything as changed.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.inner.events.subscribe()
+    }
+
+    /// Marks what `change` touches stale.
+    fn invalidate(&self, change: &Change) {
+        match change.keys() {
+            Some(keys) => keys.iter().for_each(|k| self.inner.gens.bump(k)),
+            None => self.inner.gens.bump_all(),
+        }
+    }
+
+    /// Commits `tx`, which wrote `change`: records it in the log (and notifies other processes)
+    /// inside the transaction, marks it stale before and after `COMMIT`, then tells every local
+    /// reader.
+    pub async fn commit(&self, tx: DatabaseTransaction, change: Change) -> Result<(), DbErr> {
+        let committed_at = now_micros();
+        let record = Record::of(&change, self.origin(), committed_at);
+        let seq = log::append(&tx, &record).await?;
+        self.invalidate(&change);
+        tx.commit().await?;
+        self.apply(Event {
+            seq,
+            change,
+            committed_at,
+        });
+        Ok(())
+    }
+
+    /// Applies an event: marks what it touches stale, moves the position on, broadcasts it,
+    /// and measures how long it took to get here from its writer's `COMMIT`.
+    pub fn apply(&self, event: Event) {
+        self.invalidate(&event.change);
+        if event.seq > 0 {
+            self.inner.position.fetch_max(event.seq, Ordering::SeqCst);
+        }
+        let metrics = &self.inner.metrics;
+        metrics.feed_event_applied(event.change.network());
+        if event.committed_at > 0 {
+            let delay = (now_micros() - event.committed_at).max(0) as f64 / 1e6;
+            metrics.feed_delivery(delay);
+        }
+        // No receiver is fine: nobody is listening.
+        let _ = self.inner.events.send(Arc::new(event));
+    }
+
+    /// Applies an event read from the log or a notification; one this process wrote was
+    /// applied at its commit, so only the position moves.
+    pub fn deliver(&self, event: Event, origin: &str) {
+        if origin == self.origin() {
+            self.inner.position.fetch_max(event.seq, Ordering::SeqCst);
+        } else {
+            self.apply(event);
+        }
+    }
+
+    /// Counts a lost connection to the feed's source (`/metrics`).
+    pub fn reconnecting(&self) {
+        self.inner.metrics.feed_reconnect();
+    }
+
+    /// Records that the feed's source is connected (again).
+    pub fn connected(&self) {
+        self.inner.metrics.feed_connected();
+    }
+
+    /// Everything may have changed (a reader lost track of the feed): `why` is logged.
+    pub fn everything(&self, why: &str) {
+        tracing::info!(reason = why, "treating everything as changed");
+        self.apply(Event {
+            seq: 0,
+            change: Change::Everything,
+            committed_at: 0,
+        });
+    }
+
+    /// Records a write outside a transaction of the caller's: begins one on `db`, runs `write`,
+    /// commits it with [`Feed::commit`].
+    pub async fn write<F, Fut>(
+        &self,
+        db: &crate::db::Db,
+        change: Change,
+        write: F,
+    ) -> Result<(), DbErr>
+    where
+        F: FnOnce(DatabaseTransaction) -> Fut,
+        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+    {
+        let tx = write(db.begin_write().await?).await?;
+        self.commit(tx, change).await
+    }
+}
+
+/// The wall clock in unix microseconds (writers and readers share one machine's clock, or
+/// synchronized ones).
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
