@@ -72,6 +72,7 @@ impl From<&ApiArgs> for ServerSettings {
                 cors_origins: a.cors_origins.clone(),
                 max_body_bytes: a.max_body_bytes,
                 request_timeout: a.request_timeout,
+                bench_fixed_body: a.bench_fixed_body,
             },
             cache_bytes: a.cache_bytes,
             clock: Clock::System,

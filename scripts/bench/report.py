@@ -115,8 +115,11 @@ def compare(kind, a_path, b_path):
 # ---- tables ---------------------------------------------------------------------------------
 
 TARGETS = [
-    ("tm-sqlite", "tokenmirror · SQLite"),
-    ("tm-pg", "tokenmirror · PostgreSQL"),
+    ("tm-sqlite", "tokenmirror · SQLite · cache off"),
+    ("tm-pg", "tokenmirror · PostgreSQL · cache off"),
+    ("tm-sqlite-cached", "tokenmirror · SQLite · cache warm"),
+    ("tm-pg-cached", "tokenmirror · PostgreSQL · cache warm"),
+    ("ceiling", "ceiling: fixed body from memory"),
     ("pgbench", "raw SQL · pgbench"),
     ("postgraphile", "PostGraphile v4"),
 ]
@@ -136,19 +139,21 @@ def table(results_path, out_path):
             res[(r["target"], r["query"], int(r["clients"]))] = r
     clients = sorted({k[2] for k in res})
     out = []
-    out.append("| target | query | clients | req/s | p50 ms | p99 ms | rows per answer |")
-    out.append("|---|---|---:|---:|---:|---:|---:|")
+    out.append("| target | query | clients | req/s | p50 ms | p99 ms | rows per answer | hit rate |")
+    out.append("|---|---|---:|---:|---:|---:|---:|---:|")
     for q, qname in QUERIES:
         for t, tname in TARGETS:
             for c in clients:
                 r = res.get((t, q, c))
                 if r is None:
                     continue
+                hit = r.get("hit_rate", "-")
+                hit = f"{100 * float(hit):.1f}%" if hit not in ("-", "", None) else ""
                 if r["status"] != "ok":
-                    out.append(f"| {tname} | {qname} | {c} | {r['status']} | | | {r['rows']} |")
+                    out.append(f"| {tname} | {qname} | {c} | {r['status']} | | | {r['rows']} | |")
                     continue
                 out.append(f"| {tname} | {qname} | {c} | {float(r['rps']):,.0f} | "
-                           f"{ms(r['p50_us'])} | {ms(r['p99_us'])} | {r['rows']} |")
+                           f"{ms(r['p50_us'])} | {ms(r['p99_us'])} | {r['rows']} | {hit} |")
     out.append("")
     out.append("Throughput ratios (tokenmirror req/s ÷ the other's req/s):")
     out.append("")
@@ -168,6 +173,19 @@ def table(results_path, out_path):
                        f"{ratio('tm-pg', 'pgbench', q, c)} | "
                        f"{ratio('tm-sqlite', 'postgraphile', q, c)} | "
                        f"{ratio('tm-pg', 'postgraphile', q, c)} |")
+    out.append("")
+    out.append("The cache (req/s ÷ the other's; ceiling: of the fixed body's req/s):")
+    out.append("")
+    out.append("| query | clients | warm SQLite ÷ pgbench | warm PostgreSQL ÷ pgbench "
+               "| warm PostgreSQL ÷ PostGraphile | warm PostgreSQL ÷ ceiling | warm PostgreSQL ÷ cache off |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for q, qname in QUERIES:
+        for c in clients:
+            ceiling = ratio('tm-pg-cached', 'ceiling', q, c) if q == "week" else "–"
+            out.append(f"| {qname} | {c} | {ratio('tm-sqlite-cached', 'pgbench', q, c)} | "
+                       f"{ratio('tm-pg-cached', 'pgbench', q, c)} | "
+                       f"{ratio('tm-pg-cached', 'postgraphile', q, c)} | {ceiling} | "
+                       f"{ratio('tm-pg-cached', 'tm-pg', q, c)} |")
     text = "\n".join(out) + "\n"
     with open(out_path, "a") as f:
         f.write(text)

@@ -172,6 +172,9 @@ pub struct ApiArgs {
     /// write changes what they read, or the clock would change them.
     #[arg(long, env = "CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
     pub cache_bytes: u64,
+    /// For `scripts/bench-api`: serve `POST /bench/fixed`, a fixed body of this many bytes.
+    #[arg(long, hide = true)]
+    pub bench_fixed_body: Option<usize>,
 }
 
 /// `CACHE_BYTES` by default: 64 MiB.

@@ -133,10 +133,20 @@ impl Feed {
         }
         let metrics = &self.inner.metrics;
         metrics.feed_event_applied(event.change.network());
+        let applied_at = now_micros();
         if event.committed_at > 0 {
-            let delay = (now_micros() - event.committed_at).max(0) as f64 / 1e6;
+            let delay = (applied_at - event.committed_at).max(0) as f64 / 1e6;
             metrics.feed_delivery(delay);
         }
+        // One line per event (at debug level) lets a benchmark tell when each position became
+        // visible here.
+        tracing::debug!(
+            target: "tokenmirror::feed::events",
+            seq = event.seq,
+            committed_at = event.committed_at,
+            applied_at,
+            "change applied"
+        );
         // No receiver is fine: nobody is listening.
         let _ = self.inner.events.send(Arc::new(event));
     }

@@ -24,8 +24,6 @@ pub struct Answer {
     pub status: StatusCode,
     pub content_type: &'static str,
     pub body: Bytes,
-    /// The feed position when it was computed.
-    pub position: i64,
     deps: Snapshot,
 }
 
@@ -95,7 +93,6 @@ impl ResponseCache {
         status: StatusCode,
         content_type: &'static str,
         body: Bytes,
-        position: i64,
         deps: &Deps,
     ) {
         let Some(entries) = &self.entries else {
@@ -109,7 +106,6 @@ impl ResponseCache {
             status,
             content_type,
             body,
-            position,
             deps,
         };
         entries.insert(key, Arc::new(answer));
@@ -292,7 +288,7 @@ mod tests {
         for i in 0..100_000 {
             let deps = cache.record();
             let k = key("json", None, "{}", &format!("{{ q{i} }}"));
-            cache.put(k, StatusCode::OK, "json", body.clone(), 0, &deps);
+            cache.put(k, StatusCode::OK, "json", body.clone(), &deps);
         }
         let (bytes, entries) = cache.settle();
         assert!(bytes <= bound, "{bytes} bytes in {entries} entries");

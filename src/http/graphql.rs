@@ -291,16 +291,13 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
             &request.query,
         )
     });
-    if let Some(hit) = key.as_deref().and_then(|k| cache.get(k)) {
-        return respond(
-            hit.status,
-            hit.content_type,
-            hit.body.clone(),
-            hit.position,
-            true,
-        );
-    }
+    // Read before the lookup: every change up to this position has been applied, so a fresh
+    // answer found next is the answer as of this position (and a computed one reflects at
+    // least the changes up to it).
     let position = state.feed.position();
+    if let Some(hit) = key.as_deref().and_then(|k| cache.get(k)) {
+        return respond(hit.status, hit.content_type, hit.body.clone(), position, true);
+    }
     let deps = key.as_ref().map(|_| cache.record());
     let request = match &deps {
         Some(d) => request.data(d.clone()),
@@ -342,21 +339,14 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
                 == Some(&async_graphql::Value::from(code::INTERNAL_SERVER_ERROR))
         });
         if !server_error {
-            cache.put(
-                key,
-                status,
-                answer.content_type(),
-                body.clone(),
-                position,
-                &deps,
-            );
+            cache.put(key, status, answer.content_type(), body.clone(), &deps);
         }
     }
     respond(status, answer.content_type(), body, position, false)
 }
 
 /// An answer with the cache's headers: `x-cache` says whether it was kept, `x-feed-position`
-/// the change-feed position it was computed at.
+/// the change-feed position it is the answer as of (every committed write up to it is in it).
 fn respond(
     status: StatusCode,
     content_type: &'static str,

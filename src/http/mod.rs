@@ -46,6 +46,9 @@ pub struct HttpOptions {
     pub cors_origins: Vec<String>,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    /// For `scripts/bench-api` only: `POST /bench/fixed` answers a fixed JSON body of this many
+    /// bytes from memory, through the same stack (the ceiling the load generator allows).
+    pub bench_fixed_body: Option<usize>,
 }
 
 impl Default for HttpOptions {
@@ -54,13 +57,32 @@ impl Default for HttpOptions {
             cors_origins: vec!["*".to_owned()],
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
+            bench_fixed_body: None,
         }
     }
 }
 
+/// A JSON answer of exactly `bytes` bytes (at least the wrapper's).
+fn fixed_body(bytes: usize) -> axum::body::Bytes {
+    let wrapper = r#"{"data":{"x":""}}"#;
+    let pad = "x".repeat(bytes.saturating_sub(wrapper.len()));
+    axum::body::Bytes::from(format!(r#"{{"data":{{"x":"{pad}"}}}}"#))
+}
+
 /// The router with every route and layer.
 pub fn router(state: AppState, opts: &HttpOptions) -> Router {
-    Router::new()
+    let mut router = Router::new();
+    if let Some(bytes) = opts.bench_fixed_body {
+        let body = fixed_body(bytes);
+        router = router.route(
+            "/bench/fixed",
+            axum::routing::post(move || {
+                let body = body.clone();
+                async move { ([(header::CONTENT_TYPE, "application/json")], body) }
+            }),
+        );
+    }
+    router
         .route("/", get(graphiql::page))
         .route(
             "/graphql",
