@@ -76,7 +76,11 @@ function watch(page, label) {
   page.on('requestfailed', (req) => {
     if (new URL(req.url()).origin === origin) problems.push(`${label}: ${req.method()} ${req.url()} failed: ${req.failure()?.errorText}`);
   });
-  page.on('websocket', (ws) => outside.push(`${label}: websocket ${ws.url()}`));
+  page.on('websocket', (ws) => {
+    // Subscriptions open a WebSocket to /graphql on the server under test; any other is outside.
+    if (new URL(ws.url()).host === new URL(origin).host) local.push(`${label}: websocket ${ws.url()}`);
+    else outside.push(`${label}: websocket ${ws.url()}`);
+  });
   page.on('pageerror', (err) => problems.push(`${label}: uncaught error in the page: ${err.message}`));
   page.on('console', (msg) => {
     if (msg.type() === 'error') problems.push(`${label}: console error: ${msg.text()}`);
@@ -143,6 +147,34 @@ async function setQuery(page, label) {
   } else {
     ok(`${label}: query typed into the editor: ${QUERY}`);
   }
+}
+
+// Runs a subscription in GraphiQL (over its WebSocket) and waits for a pushed candle in the
+// result pane.
+async function runSubscription(page, label) {
+  const res = await fetch(`${base}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: '{ tokens { address } }' }),
+  });
+  const address = (await res.json())?.data?.tokens?.[0]?.address;
+  if (!address) fail(`${label}: no token to subscribe to`);
+  const sub = `subscription { tokenCandles(address: "${address}", interval: "1h") { periodStart open close } }`;
+  await page.evaluate((q) => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q), sub);
+  const socket = page.waitForEvent('websocket', { timeout: 30_000 });
+  await page.locator('button.graphiql-execute-button').click();
+  const ws = await socket;
+  let shown = '';
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    shown = (await editorValue(page, '.result-window .CodeMirror')) || '';
+    if (shown.includes('"tokenCandles"') && shown.includes('"close"')) break;
+    await page.waitForTimeout(200);
+  }
+  if (!shown.includes('"tokenCandles"') || !shown.includes('"close"')) {
+    fail(`${label}: the subscription's result pane shows no candle: ${shown.slice(0, 400)}`);
+  }
+  ok(`${label}: subscription over ${ws.url()} -> the result pane shows a pushed candle: ${shown.replace(/\s+/g, ' ').slice(0, 160)}`);
 }
 
 async function runAndCheck(page, label, how) {
@@ -215,6 +247,13 @@ try {
   await runAndCheck(page, '/', 'button');
   await page.screenshot({ path: screenshot });
   ok(`/: screenshot saved to ${screenshot}`);
+  await runSubscription(page, '/');
+  const subShot = screenshot.replace(/\.png$/, '-subscription.png');
+  await page.screenshot({ path: subShot });
+  ok(`/: screenshot of the subscription saved to ${subShot}`);
+  // The run button stops a running subscription; the next page starts from the plain query.
+  await page.locator('button.graphiql-execute-button').click();
+  await page.evaluate((q) => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q), QUERY);
 
   const page2 = await context.newPage();
   watch(page2, '/graphql');

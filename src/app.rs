@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::subscriptions::{Live, SubscriptionLimits};
 use crate::api::{self, ApiContext, Limits};
 use crate::config::{ApiArgs, DatabaseUrl, Sources};
 use crate::db::Db;
@@ -46,6 +47,8 @@ pub struct ServerSettings {
     pub cache_bytes: u64,
     /// Where the API reads "now" from.
     pub clock: Clock,
+    /// How many subscriptions may be open.
+    pub subscriptions: SubscriptionLimits,
 }
 
 impl Default for ServerSettings {
@@ -56,6 +59,7 @@ impl Default for ServerSettings {
             http: HttpOptions::default(),
             cache_bytes: crate::config::DEFAULT_CACHE_BYTES,
             clock: Clock::System,
+            subscriptions: SubscriptionLimits::default(),
         }
     }
 }
@@ -76,6 +80,10 @@ impl From<&ApiArgs> for ServerSettings {
             },
             cache_bytes: a.cache_bytes,
             clock: Clock::System,
+            subscriptions: SubscriptionLimits {
+                total: a.max_subscriptions,
+                per_connection: a.max_subscriptions_per_connection,
+            },
         }
     }
 }
@@ -111,7 +119,7 @@ pub async fn start_server(
         shared.feed.clone(),
         settings.clock.clone(),
     );
-    let schema = api::schema(ctx, settings.limits);
+    let schema = api::schema(ctx, settings.limits, Live::new(settings.subscriptions));
     let cache = ResponseCache::new(
         settings.cache_bytes,
         shared.feed.clone(),
@@ -124,6 +132,7 @@ pub async fn start_server(
         metrics: shared.metrics.clone(),
         cache: cache.clone(),
         feed: shared.feed.clone(),
+        shutdown: shutdown.clone(),
     };
     let router = http::router(state, &settings.http);
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)

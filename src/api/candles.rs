@@ -17,7 +17,7 @@ const WEEK_HOURS: i64 = 168;
 const MONDAY_EPOCH: i64 = 4 * 86_400;
 
 /// A bucket width in whole hours, 1…168.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Interval {
     hours: i64,
 }

@@ -7,6 +7,8 @@
 //! - [`candle_args`]: the candle arguments, checked, and the `TokenCandle` type;
 //! - [`candles`]: bucketing and exact aggregation of hourly rows (no GraphQL types);
 //! - [`status`]: the sync status (`syncStatus`);
+//! - [`subscriptions`]: `tokenCandles` and `syncStatus` pushed live; [`topics`]: live candles
+//!   computed once per change for all their subscribers;
 //! - [`scalars`]: `BigDecimal`, `BigInt`, `DateTime`, `Interval`, `Order`;
 //! - [`codes`]: the `extensions.code` of parse, validation and execution errors;
 //! - [`cycles`]: naming a cycle of fragment spreads.
@@ -38,7 +40,9 @@ pub mod cycles;
 pub mod scalars;
 pub mod schema;
 pub mod status;
+pub mod subscriptions;
 pub mod tokens;
+pub mod topics;
 
 pub use context::ApiContext;
 pub use schema::{schema, sdl, ApiSchema, Limits, Query};

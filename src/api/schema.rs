@@ -2,14 +2,15 @@
 //! server, the tests and `tokenmirror schema` all call [`schema`].
 
 use async_graphql::dataloader::DataLoader;
-use async_graphql::{EmptyMutation, EmptySubscription, MergedObject, Schema};
+use async_graphql::{EmptyMutation, MergedObject, Schema};
 
 use super::codes::ErrorCodes;
 use super::context::ApiContext;
+use super::subscriptions::{Live, SubscriptionRoot};
 use super::{status, tokens};
 
 /// The API's schema type.
-pub type ApiSchema = Schema<Query, EmptyMutation, EmptySubscription>;
+pub type ApiSchema = Schema<Query, EmptyMutation, SubscriptionRoot>;
 
 /// tokenmirror's API: token metadata, candles at any interval from 1h to 1w, and sync status.
 #[derive(MergedObject, Default)]
@@ -31,12 +32,13 @@ impl Default for Limits {
     }
 }
 
-/// Builds the schema over `ctx`, enforcing `limits`.
-pub fn schema(ctx: ApiContext, limits: Limits) -> ApiSchema {
+/// Builds the schema over `ctx`, enforcing `limits`; `live` holds its subscriptions.
+pub fn schema(ctx: ApiContext, limits: Limits, live: Live) -> ApiSchema {
     let loader = DataLoader::new(tokens::MetadataLoader(ctx.db.clone()), tokio::spawn);
     builder()
         .data(ctx)
         .data(loader)
+        .data(live)
         .limit_depth(limits.max_depth)
         // The parser's own nesting guard must sit above the depth limit, so that a deep query
         // is refused by the limit with its clear message (and the validation code).
@@ -46,8 +48,8 @@ pub fn schema(ctx: ApiContext, limits: Limits) -> ApiSchema {
         .finish()
 }
 
-fn builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, EmptySubscription> {
-    Schema::build(Query::default(), EmptyMutation, EmptySubscription)
+fn builder() -> async_graphql::SchemaBuilder<Query, EmptyMutation, SubscriptionRoot> {
+    Schema::build(Query::default(), EmptyMutation, SubscriptionRoot)
 }
 
 /// The API's SDL, as checked in at `schema.graphql`.

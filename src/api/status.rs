@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::context::{api, deps, record};
+use super::context::{api, deps, record, ApiContext};
 use super::scalars::DateTime;
 use crate::db::{state, tokens};
 use crate::error::ApiError;
-use crate::feed::DepKey;
+use crate::feed::{DepKey, Deps};
 
 /// `syncStatus`.
 #[derive(Default)]
@@ -19,50 +19,57 @@ impl StatusQuery {
     /// Per token: the newest hour stored, the last success and error, and how far the upstream
     /// was behind at the last pass. Lists every token ever tracked or synced.
     async fn sync_status(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SyncStatus>> {
-        let (api, deps) = (api(ctx)?, deps(ctx));
-        record(deps, DepKey::Status);
-        let conn = api.db.conn();
-        let tracked = tokens::tracked(conn).await.map_err(ApiError::from)?;
-        let states = state::all_sync_states(conn).await.map_err(ApiError::from)?;
-        let metas = state::all_upstream_meta(conn)
-            .await
-            .map_err(ApiError::from)?;
-        let now = api.clock.unix();
-        if let Some(d) = deps {
-            // lagSeconds counts up with the clock.
-            if metas.iter().any(|m| m.block_timestamp.is_some()) {
-                d.expires_at(now + 1);
-            }
-        }
-
-        let mut rows: BTreeMap<(String, String), SyncStatus> = BTreeMap::new();
-        for t in tracked {
-            let entry = rows
-                .entry((t.network.clone(), t.address.clone()))
-                .or_insert_with(|| SyncStatus::empty(&t.network, &t.address));
-            entry.tracked = t.active;
-        }
-        for s in states {
-            let entry = rows
-                .entry((s.network.clone(), s.address.clone()))
-                .or_insert_with(|| SyncStatus::empty(&s.network, &s.address));
-            entry.newest_hour = s.newest_hour.map(DateTime::from_unix);
-            entry.rows_synced = s.rows_synced;
-            entry.last_attempt_at = s.last_attempt_at.map(DateTime::from);
-            entry.last_success_at = s.last_success_at.map(DateTime::from);
-            entry.last_error = s.last_error;
-            entry.last_error_at = s.last_error_at.map(DateTime::from);
-        }
-        for status in rows.values_mut() {
-            if let Some(m) = metas.iter().find(|m| m.network == status.network) {
-                status.upstream_block = Some(m.block_number);
-                status.upstream_block_timestamp = m.block_timestamp.map(DateTime::from_unix);
-                status.lag_seconds = m.block_timestamp.map(|t| (now - t).max(0));
-                status.upstream_has_indexing_errors = Some(m.has_indexing_errors);
-            }
-        }
-        Ok(rows.into_values().collect())
+        Ok(sync_status(api(ctx)?, deps(ctx)).await?)
     }
+}
+
+/// Every token's sync status (the query's answer, and the subscription's pushes).
+pub async fn sync_status(
+    api: &ApiContext,
+    deps: Option<&Deps>,
+) -> Result<Vec<SyncStatus>, ApiError> {
+    record(deps, DepKey::Status);
+    let conn = api.db.conn();
+    let tracked = tokens::tracked(conn).await.map_err(ApiError::from)?;
+    let states = state::all_sync_states(conn).await.map_err(ApiError::from)?;
+    let metas = state::all_upstream_meta(conn)
+        .await
+        .map_err(ApiError::from)?;
+    let now = api.clock.unix();
+    if let Some(d) = deps {
+        // lagSeconds counts up with the clock.
+        if metas.iter().any(|m| m.block_timestamp.is_some()) {
+            d.expires_at(now + 1);
+        }
+    }
+
+    let mut rows: BTreeMap<(String, String), SyncStatus> = BTreeMap::new();
+    for t in tracked {
+        let entry = rows
+            .entry((t.network.clone(), t.address.clone()))
+            .or_insert_with(|| SyncStatus::empty(&t.network, &t.address));
+        entry.tracked = t.active;
+    }
+    for s in states {
+        let entry = rows
+            .entry((s.network.clone(), s.address.clone()))
+            .or_insert_with(|| SyncStatus::empty(&s.network, &s.address));
+        entry.newest_hour = s.newest_hour.map(DateTime::from_unix);
+        entry.rows_synced = s.rows_synced;
+        entry.last_attempt_at = s.last_attempt_at.map(DateTime::from);
+        entry.last_success_at = s.last_success_at.map(DateTime::from);
+        entry.last_error = s.last_error;
+        entry.last_error_at = s.last_error_at.map(DateTime::from);
+    }
+    for status in rows.values_mut() {
+        if let Some(m) = metas.iter().find(|m| m.network == status.network) {
+            status.upstream_block = Some(m.block_number);
+            status.upstream_block_timestamp = m.block_timestamp.map(DateTime::from_unix);
+            status.lag_seconds = m.block_timestamp.map(|t| (now - t).max(0));
+            status.upstream_has_indexing_errors = Some(m.has_indexing_errors);
+        }
+    }
+    Ok(rows.into_values().collect())
 }
 
 /// Where one token's sync stands.

@@ -172,6 +172,12 @@ pub struct ApiArgs {
     /// write changes what they read, or the clock would change them.
     #[arg(long, env = "CACHE_BYTES", default_value_t = DEFAULT_CACHE_BYTES)]
     pub cache_bytes: u64,
+    /// Most subscriptions open at once in the server.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS", default_value_t = 10_000, value_parser = at_least_one)]
+    pub max_subscriptions: usize,
+    /// Most subscriptions open at once on one WebSocket connection.
+    #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100, value_parser = at_least_one)]
+    pub max_subscriptions_per_connection: usize,
     /// For `scripts/bench-api`: serve `POST /bench/fixed`, a fixed body of this many bytes.
     #[arg(long, hide = true)]
     pub bench_fixed_body: Option<usize>,

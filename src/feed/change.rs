@@ -25,6 +25,8 @@ pub enum Change {
         network: String,
         address: Option<String>,
     },
+    /// A network's sync pass ended (its tokens' statuses are final for this pass).
+    PassDone { network: String },
     /// Anything may have changed: the tracked tokens, or a reader that lost track of the feed.
     Everything,
 }
@@ -55,7 +57,7 @@ impl Change {
                 keys.push(DepKey::TokenList);
                 Some(keys)
             }
-            Change::Status { .. } => Some(vec![DepKey::Status]),
+            Change::Status { .. } | Change::PassDone { .. } => Some(vec![DepKey::Status]),
             Change::Everything => None,
         }
     }
@@ -64,7 +66,9 @@ impl Change {
     pub fn network(&self) -> Option<&str> {
         match self {
             Change::Hours { token, .. } => Some(&token.network),
-            Change::Metadata { network, .. } | Change::Status { network, .. } => Some(network),
+            Change::Metadata { network, .. }
+            | Change::Status { network, .. }
+            | Change::PassDone { network } => Some(network),
             Change::Everything => None,
         }
     }
@@ -113,6 +117,7 @@ impl Record {
             Change::Status { network, address } => {
                 ("status", Some(network.clone()), address.clone(), None, None)
             }
+            Change::PassDone { network } => ("pass", Some(network.clone()), None, None, None),
             Change::Everything => ("everything", None, None, None, None),
         };
         Record {
@@ -150,6 +155,7 @@ impl Record {
                 network: network(),
                 address: address.clone(),
             },
+            ("pass", _, _) => Change::PassDone { network: network() },
             _ => Change::Everything,
         }
     }
@@ -194,6 +200,9 @@ mod tests {
             Change::Status {
                 network: "sim".into(),
                 address: None,
+            },
+            Change::PassDone {
+                network: "sim".into(),
             },
             Change::Everything,
         ];

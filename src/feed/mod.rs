@@ -140,11 +140,22 @@ impl Feed {
         }
         // One line per event (at debug level) lets a benchmark tell when each position became
         // visible here.
+        let (token, first_hour, last_hour) = match &event.change {
+            Change::Hours {
+                token,
+                first_hour,
+                last_hour,
+            } => (Some(token.address.as_str()), Some(*first_hour), *last_hour),
+            _ => (None, None, None),
+        };
         tracing::debug!(
             target: "tokenmirror::feed::events",
             seq = event.seq,
             committed_at = event.committed_at,
             applied_at,
+            token,
+            first_hour,
+            last_hour,
             "change applied"
         );
         // No receiver is fine: nobody is listening.

@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 const PAGE: &str = include_str!("assets/index.html");
 
 /// `(file name, content type, bytes)` of each asset under `/graphiql/`.
-const ASSETS: [(&str, &str, &[u8]); 5] = [
+const ASSETS: [(&str, &str, &[u8]); 6] = [
     (
         "graphiql.min.js",
         "text/javascript; charset=utf-8",
@@ -29,6 +29,11 @@ const ASSETS: [(&str, &str, &[u8]); 5] = [
         "react-dom.production.min.js",
         "text/javascript; charset=utf-8",
         include_bytes!("assets/react-dom.production.min.js"),
+    ),
+    (
+        "graphql-ws.min.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/graphql-ws.min.js"),
     ),
     (
         "favicon.svg",

@@ -6,8 +6,11 @@
 //! bad parameters, a document that does not parse or validate) is answered 400; with
 //! `application/json` every GraphQL answer is 200, as legacy clients expect.
 
+use async_graphql::parser::types::OperationType;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -115,6 +118,9 @@ pub async fn post(
             "the request body is empty: send a JSON object with a \"query\" string",
         );
     }
+    if let Some(hit) = cached(&state, answer, &body) {
+        return hit;
+    }
     let params: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => {
@@ -136,6 +142,51 @@ pub async fn post(
         Ok(parsed) => execute(&state, answer, parsed).await,
         Err(msg) => request_error(answer, StatusCode::BAD_REQUEST, &msg),
     }
+}
+
+/// A well-formed POST body, borrowed: enough to look the answer up in the cache without
+/// building a GraphQL request.
+#[derive(serde::Deserialize)]
+struct Borrowed<'a> {
+    #[serde(borrow)]
+    query: std::borrow::Cow<'a, str>,
+    #[serde(rename = "operationName", borrow, default)]
+    operation_name: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    variables: Option<&'a serde_json::value::RawValue>,
+}
+
+/// The cached answer to a POST body, if one is fresh: the hot path, which reads the body once
+/// and allocates little. Anything unusual (a body that does not parse this way, variables that
+/// are not an object) goes the full way, which also gives the precise error.
+fn cached(state: &AppState, answer: Answer, body: &[u8]) -> Option<Response> {
+    if !state.cache.enabled() {
+        return None;
+    }
+    let b: Borrowed<'_> = serde_json::from_slice(body).ok()?;
+    let variables = match b.variables {
+        None => String::new(),
+        Some(raw) if raw.get() == "null" => String::new(),
+        Some(raw) => match serde_json::from_str::<Value>(raw.get()).ok()? {
+            v @ Value::Object(_) => v.to_string(),
+            _ => return None,
+        },
+    };
+    let key = cache::key(
+        answer.content_type(),
+        b.operation_name.as_deref(),
+        &variables,
+        &b.query,
+    );
+    let position = state.feed.position();
+    let hit = state.cache.get(&key)?;
+    Some(respond(
+        hit.status,
+        hit.content_type,
+        hit.body.clone(),
+        position,
+        true,
+    ))
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), (StatusCode, String)> {
@@ -260,22 +311,18 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         Ok(r) => r,
         Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
     };
-    if is_mutation(&mut parsed.request) {
+    if operation_type(&mut parsed.request) == Some(OperationType::Mutation) {
         return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
     execute(&state, answer, parsed).await
 }
 
-/// True when the operation the request selects is a mutation or subscription. Parses the
-/// document once, for this check and for the execution.
-fn is_mutation(req: &mut async_graphql::Request) -> bool {
-    use async_graphql::parser::types::OperationType;
+/// The type of the operation the request selects, if its document parses and names one. Parses
+/// the document once, for this check and for the execution.
+fn operation_type(req: &mut async_graphql::Request) -> Option<OperationType> {
     let operation_name = req.operation_name.clone();
-    let Ok(doc) = req.parsed_query() else {
-        return false; // executing it reports the parse error, with its code
-    };
-    crate::api::selected_operation(doc, operation_name.as_deref())
-        .is_some_and(|op| matches!(op.ty, OperationType::Mutation | OperationType::Subscription))
+    let doc = req.parsed_query().ok()?; // executing it reports the parse error, with its code
+    crate::api::selected_operation(doc, operation_name.as_deref()).map(|op| op.ty)
 }
 
 /// Answers a request: from the response cache when a fresh answer is kept, else by executing
@@ -296,7 +343,13 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
     // least the changes up to it).
     let position = state.feed.position();
     if let Some(hit) = key.as_deref().and_then(|k| cache.get(k)) {
-        return respond(hit.status, hit.content_type, hit.body.clone(), position, true);
+        return respond(
+            hit.status,
+            hit.content_type,
+            hit.body.clone(),
+            position,
+            true,
+        );
     }
     let deps = key.as_ref().map(|_| cache.record());
     let request = match &deps {
@@ -390,12 +443,17 @@ pub fn wants_html(headers: &HeaderMap, raw: &Option<String>) -> bool {
     accept.contains("text/html") && raw.as_deref().is_none_or(|q| !q.contains("query="))
 }
 
-/// `GET /graphql`: GraphiQL for a browser, else a GraphQL query.
+/// `GET /graphql`: a WebSocket upgrade for subscriptions, GraphiQL for a browser, else a
+/// GraphQL query.
 pub async fn get_or_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    if let Ok(ws) = upgrade {
+        return super::ws::upgrade(state, ws, &headers);
+    }
     if wants_html(&headers, &raw) {
         return super::graphiql::page().await.into_response();
     }

@@ -7,6 +7,7 @@ mod graphiql;
 mod graphql;
 mod health;
 mod observe;
+mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cache: cache::ResponseCache,
     pub feed: Feed,
+    /// Cancelled when the server stops (WebSocket connections close then).
+    pub shutdown: CancellationToken,
 }
 
 /// HTTP limits and CORS.

@@ -134,7 +134,19 @@ impl Syncer {
                     client,
                     shutdown,
                 };
-                pass.run(tokens).await
+                let report = pass.run(tokens).await;
+                // Every status of this pass is written: say so (subscribers of syncStatus).
+                let done = Change::PassDone {
+                    network: client.network().to_owned(),
+                };
+                let said = self
+                    .feed
+                    .write(&self.db, done, |tx| async move { Ok(tx) })
+                    .await;
+                if let Err(e) = said {
+                    tracing::warn!(error = %e, "could not record the end of the pass");
+                }
+                report
             }
             .instrument(span)
         });

@@ -12,4 +12,5 @@ mod http;
 mod live;
 mod secrets;
 mod storage;
+mod subscriptions;
 mod sync;
