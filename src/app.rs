@@ -119,7 +119,11 @@ pub async fn start_server(
         shared.feed.clone(),
         settings.clock.clone(),
     );
-    let schema = api::schema(ctx, settings.limits, Live::new(settings.subscriptions));
+    let schema = api::schema(
+        ctx.clone(),
+        settings.limits,
+        Live::new(settings.subscriptions),
+    );
     let cache = ResponseCache::new(
         settings.cache_bytes,
         shared.feed.clone(),
@@ -132,6 +136,7 @@ pub async fn start_server(
         metrics: shared.metrics.clone(),
         cache: cache.clone(),
         feed: shared.feed.clone(),
+        api: ctx,
         shutdown: shutdown.clone(),
     };
     let router = http::router(state, &settings.http);

@@ -267,7 +267,9 @@ fn print_demo_banner(addr: &str, upstream: &str, token: &str) {
         r#"
 tokenmirror demo
   GraphiQL      http://{addr}/
-  GraphQL       http://{addr}/graphql
+  live chart    http://{addr}/chart
+  GraphQL       http://{addr}/graphql  (subscriptions: ws://{addr}/graphql)
+  UDF datafeed  http://{addr}/udf/  (TradingView; e.g. /udf/history?symbol=sim:{token}&resolution=60&countback=24&to=9999999999)
   upstream      {upstream} (simulated Uniswap v3 subgraph; the first sync takes a few seconds)
   database      the demo's own SQLite file (tokenmirror-demo.db)
 
@@ -282,6 +284,8 @@ Try in GraphiQL:
       hourData(from: "{week_ago}", interval: "4h", order: DESC, limit: 6) {{ periodStart close }} }} }}
 
   {{ syncStatus {{ address newestHour lastSuccessAt lastError lagSeconds }} }}
+
+  subscription {{ tokenCandles(address: "{token}", interval: "1h") {{ periodStart close volumeUSD }} }}
 
 Or with curl:
 

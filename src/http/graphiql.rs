@@ -1,4 +1,4 @@
-//! GraphiQL, served by the binary itself: the page and every script, style and icon it loads
+//! GraphiQL and the live chart, served by the binary itself: the page and every script, style and icon it loads
 //! live in `src/http/assets/` (see `VENDORED.md` there) and are compiled in, so the page works
 //! with no internet.
 
@@ -7,9 +7,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 
 const PAGE: &str = include_str!("assets/index.html");
+const CHART: &str = include_str!("assets/chart.html");
 
 /// `(file name, content type, bytes)` of each asset under `/graphiql/`.
-const ASSETS: [(&str, &str, &[u8]); 6] = [
+const ASSETS: [(&str, &str, &[u8]); 8] = [
     (
         "graphiql.min.js",
         "text/javascript; charset=utf-8",
@@ -36,6 +37,16 @@ const ASSETS: [(&str, &str, &[u8]); 6] = [
         include_bytes!("assets/graphql-ws.min.js"),
     ),
     (
+        "lightweight-charts.standalone.production.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("assets/lightweight-charts.standalone.production.js"),
+    ),
+    (
+        "lightweight-charts.LICENSE.txt",
+        "text/plain; charset=utf-8",
+        include_bytes!("assets/lightweight-charts.LICENSE.txt"),
+    ),
+    (
         "favicon.svg",
         "image/svg+xml",
         include_bytes!("assets/favicon.svg"),
@@ -45,6 +56,11 @@ const ASSETS: [(&str, &str, &[u8]); 6] = [
 /// The GraphiQL page.
 pub async fn page() -> Html<&'static str> {
     Html(PAGE)
+}
+
+/// The live chart page (`/chart`).
+pub async fn chart() -> Html<&'static str> {
+    Html(CHART)
 }
 
 /// One vendored asset; they never change within a build, so browsers may cache them.

@@ -1,12 +1,14 @@
-//! The HTTP server: `/graphql` (GraphQL over HTTP, and GraphiQL for browsers), GraphiQL at `/`
-//! with its assets under `/graphiql/`, `/healthz`, `/readyz`, `/metrics`; plus CORS,
-//! compression, a body size limit, a request timeout, and one log line per request.
+//! The HTTP server: `/graphql` (GraphQL over HTTP, subscriptions over WebSocket, and GraphiQL
+//! for browsers), GraphiQL at `/` with its assets under `/graphiql/`, the live chart at
+//! `/chart`, TradingView's UDF datafeed under `/udf/`, `/healthz`, `/readyz`, `/metrics`; plus
+//! CORS, compression, a body size limit, a request timeout, and one log line per request.
 
 pub mod cache;
 mod graphiql;
 mod graphql;
 mod health;
 mod observe;
+pub mod udf;
 mod ws;
 
 use std::net::SocketAddr;
@@ -38,6 +40,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cache: cache::ResponseCache,
     pub feed: Feed,
+    /// What the API's resolvers share (the UDF datafeed reads through it too).
+    pub api: crate::api::ApiContext,
     /// Cancelled when the server stops (WebSocket connections close then).
     pub shutdown: CancellationToken,
 }
@@ -94,6 +98,12 @@ pub fn router(state: AppState, opts: &HttpOptions) -> Router {
                 .fallback(graphql::method_not_allowed),
         )
         .route("/graphiql/{file}", get(graphiql::asset))
+        .route("/chart", get(graphiql::chart))
+        .route("/udf/config", get(udf::config))
+        .route("/udf/symbols", get(udf::symbols))
+        .route("/udf/search", get(udf::search))
+        .route("/udf/history", get(udf::history))
+        .route("/udf/time", get(udf::time))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -14,3 +14,4 @@ mod secrets;
 mod storage;
 mod subscriptions;
 mod sync;
+mod udf;
