@@ -21,13 +21,18 @@
 // check: TM_INTERVALS (default "1h,4h"), TM_MIN_NEW_BUCKETS (default 2), TM_SUMMARY (a file the
 //   summary rows are appended to).
 // bench: TM_SUBSCRIBERS_PER_TOKEN (default 50), TM_REPORT (Markdown file), TM_REPORT_HEADER
-//   (text put above the table), TM_P99_TARGET_MS (default 100).
+//   (text put above the table), TM_P99_TARGET_MS (default 100), TM_SUBSCRIPTIONS_PER_CONNECTION
+//   (default 1).
 //
 // Commit-to-delivery latency, measured for every push of a NEW bucket (a periodStartUnix larger
 // than any the subscription had before; its first candle, the snapshot, is not counted):
 //   the client's wall-clock time when the push arrives (performance.timeOrigin + now(), µs)
 //   minus `applied_at` — logged by the SYNCING process right after its COMMIT — of the write
 //   that stored the bucket's first row (with fillGaps false a bucket exists from its first row).
+//   A `serve --no-sync` hears the NOTIFY at the COMMIT itself, so it may deliver a little before
+//   the writer has taken its applied_at timestamp: such latencies are slightly negative and kept
+//   as measured; a push before the writer's committed_at (taken before its COMMIT), or before
+//   applied_at in the syncing process itself, is a failure.
 // Which write stored which row is read from the syncing server's log: per token, its hourly
 // writes ("change applied" with `token`) in order, each pass's "token synced" line saying how many
 // rows it inserted. The sync fetches pages in time order and the simulator's past never changes,
@@ -131,7 +136,7 @@ async function range(url, address, interval, from, to, limit) {
 
 function newClient(url, name) {
   const wsUrl = `${url.replace(/^http/, 'ws')}/graphql`;
-  const state = { closedUnexpectedly: null, disposing: false };
+  const state = { closedUnexpectedly: null, disposing: false, pings: [] };
   const client = createClient({
     url: wsUrl,
     webSocketImpl: WebSocketImpl,
@@ -139,6 +144,9 @@ function newClient(url, name) {
     retryAttempts: 0,
     shouldRetry: () => false,
     on: {
+      ping: (received) => {
+        if (received) state.pings.push(nowUs());
+      },
       closed: (event) => {
         if (!state.disposing) state.closedUnexpectedly = `${event?.code ?? '?'} ${event?.reason ?? ''}`.trim();
       },
@@ -253,7 +261,10 @@ function writesByToken() {
   const problems = [];
   for (const e of readLog(writerLog)) {
     if (e.message === 'change applied' && e.token && e.first_hour !== undefined) {
-      const w = { seq: e.seq, token: e.token, firstHour: e.first_hour, lastHour: e.last_hour ?? null, appliedAt: e.applied_at, inserted: 0, deleted: 0 };
+      const w = {
+        seq: e.seq, token: e.token, firstHour: e.first_hour, lastHour: e.last_hour ?? null,
+        committedAt: e.committed_at, appliedAt: e.applied_at, inserted: 0, deleted: 0,
+      };
       if (!pending.has(e.token)) pending.set(e.token, []);
       pending.get(e.token).push(w);
     } else if (e.message === 'token synced') {
@@ -307,7 +318,10 @@ async function insertingWrites(url, until) {
       for (let k = 0; k < w.inserted && i < rows.length; k++) map.set(rows[i++].periodStartUnix, w);
     }
     const total = ws.reduce((n, w) => n + w.inserted, 0);
-    if (deleted > 0 || total !== rows.length) {
+    if (rows.length >= 1000) {
+      problems.push(`token ${token}: the mirror holds 1,000 or more hourly rows, more than one query reads here: mirror less history`);
+      byToken.set(token, null);
+    } else if (deleted > 0 || total !== rows.length) {
       problems.push(`token ${token}: the log's writes inserted ${total} rows and deleted ${deleted}, the mirror holds ${rows.length}: cannot tell which write stored which row`);
       byToken.set(token, null);
     } else {
@@ -317,8 +331,11 @@ async function insertingWrites(url, until) {
   return { byToken, problems };
 }
 
-/** Latencies (µs) of the pushes of new buckets of `subs`; records pushes it cannot attribute. */
-function latencies(subs, byToken, sink) {
+/**
+ * Latencies (µs) of the pushes of new buckets of `subs` whose write was applied at or after
+ * `fromUs`; records the pushes it cannot attribute.
+ */
+function latencies(subs, byToken, sink, fromUs = 0) {
   const out = [];
   for (const s of subs) {
     const rows = byToken.get(s.token);
@@ -333,13 +350,21 @@ function latencies(subs, byToken, sink) {
         sink.push(`${describe(s)}: no row of bucket ${b} is in the mirror at the end`);
         continue;
       }
-      const lat = p.at - rows.get(h).appliedAt;
-      if (lat < 0) {
-        sink.push(`${describe(s)}: bucket ${b} arrived ${ms(-lat)} ms BEFORE the write storing its first row (hour ${h}, seq ${rows.get(h).seq}) committed`);
+      const w8 = rows.get(h);
+      const lat = p.at - w8.appliedAt;
+      // The syncing process logs applied_at after COMMIT returns and only then tells its own
+      // subscribers; another process hears the NOTIFY at the commit itself, so it may push a
+      // little before the writer logs applied_at — but never before the writer's committed_at
+      // (taken before the change-log insert and COMMIT).
+      const syncing = s.server === servers[0];
+      if ((syncing && lat < 0) || p.at < w8.committedAt) {
+        sink.push(`${describe(s)}: bucket ${b} arrived ${ms(w8.appliedAt - p.at)} ms BEFORE the write storing its first row (hour ${h}, seq ${w8.seq}) ${syncing ? 'committed' : 'began to commit'}`);
         continue;
       }
+      if (w8.appliedAt < fromUs) continue;
+      if (lat < 0) s.early = (s.early ?? 0) + 1;
       p.latency = lat;
-      p.write = rows.get(h);
+      p.write = w8;
       p.firstRow = h;
       out.push(lat);
     }
@@ -347,11 +372,12 @@ function latencies(subs, byToken, sink) {
   return out.sort((a, b) => a - b);
 }
 
-/** TM_DETAILS: one JSON line per push (arrival µs, bucket, new?, latency µs and its write). */
-function writeDetails(subs) {
+/** TM_DETAILS: one JSON line per push (arrival µs, bucket, new?, latency µs and its write) and per server ping. */
+function writeDetails(subs, conns) {
   const path = env('TM_DETAILS', '');
   if (!path) return;
   const lines = [];
+  for (const c of conns) for (const at of c.state.pings) lines.push(JSON.stringify({ server: c.name, ping: at }));
   for (const s of subs) for (const p of s.pushes) {
     lines.push(JSON.stringify({
       server: s.server.name, token: s.token, interval: s.interval, n: s.n, index: p.index, at: p.at,
@@ -437,9 +463,8 @@ async function check() {
     console.log(`    ${Math.round((Date.now() - started) / 1000)} s: ${n} pushes`);
   }
   await sleep(Math.max(0, duration * 1000 - (Date.now() - started)));
-  const runEndedAt = nowUs();
   const stoppedAt = await stopSimulator();
-  await Promise.all(pendingChecks);
+  while (pendingChecks.length) await Promise.all(pendingChecks.splice(0));
 
   // The final state: the sync has stopped writing, so each bucket's last push must be the answer.
   for (const s of subs) {
@@ -469,6 +494,7 @@ async function check() {
     c.state.disposing = true;
     await c.client.dispose();
   }
+  while (pendingChecks.length) await Promise.all(pendingChecks.splice(0));
 
   // Every push against the query made when it arrived: a difference must be explained by a
   // later push of the same bucket equal to what the query answered.
@@ -508,7 +534,7 @@ async function check() {
   });
   for (const u of unattributed) fail(u);
 
-  writeDetails(subs);
+  writeDetails(subs, conns);
   console.log('\n    per subscription:');
   console.log('    server          token          interval  pushes  new buckets  first bucket → last bucket                      mismatches (explained)  final');
   for (const s of subs) {
@@ -523,11 +549,12 @@ async function check() {
     const mism = mine.reduce((a, s) => a + s.mismatches, 0);
     const expl = mine.reduce((a, s) => a + s.explained, 0);
     const finalOk = mine.every((s) => s.finalOk);
-    const row = `| ${label} | ${server.name} | ${mine.length} | ${pushes} | ${newB} | ${mism} (${expl}) | ${finalOk ? 'ok' : 'FAIL'} | ${lat.length ? ms(nearestRank(lat, 50)) : '-'} | ${lat.length ? ms(nearestRank(lat, 99)) : '-'} | ${lat.length ? ms(lat.at(-1)) : '-'} |`;
+    const early = mine.reduce((a, s) => a + (s.early ?? 0), 0);
+    const fmt = (v) => (lat.length ? ms(v) : '-');
+    const row = `| ${label} | ${server.name} | ${mine.length} | ${pushes} | ${newB} | ${mism} (${expl}) | ${finalOk ? 'ok' : 'FAIL'} | ${fmt(nearestRank(lat, 50))} | ${fmt(nearestRank(lat, 99))} | ${fmt(lat[0])} / ${fmt(lat.at(-1))} |`;
     if (summary) appendFileSync(summary, `${row}\n`);
-    console.log(`\n    ${server.name}: ${pushes} pushes, ${newB} new buckets, ${mism} push(es) differing from the query made on arrival (${expl} explained by a later push), final state ${finalOk ? 'ok' : 'FAIL'}, commit → delivery of new buckets p50 ${ms(nearestRank(lat, 50))} ms, p99 ${ms(nearestRank(lat, 99))} ms, max ${ms(lat.at(-1) ?? NaN)} ms (${lat.length} pushes)`);
+    console.log(`\n    ${server.name}: ${pushes} pushes, ${newB} new buckets, ${mism} push(es) differing from the query made on arrival (${expl} explained by a later push), final state ${finalOk ? 'ok' : 'FAIL'}; commit → delivery of new buckets (${lat.length} pushes): p50 ${fmt(nearestRank(lat, 50))} ms, p99 ${fmt(nearestRank(lat, 99))} ms, min ${fmt(lat[0])} ms, max ${fmt(lat.at(-1))} ms${early ? `; ${early} arrived before the syncing process logged applied_at (heard by NOTIFY at the COMMIT, while the writer had not yet taken its timestamp)` : ''}`);
   }
-  void runEndedAt;
 }
 
 // ---- mode bench -----------------------------------------------------------------------------
@@ -548,12 +575,13 @@ async function bench() {
     if (b < s.maxBucket) s.backwards = (s.backwards ?? 0) + 1;
     s.maxBucket = Math.max(s.maxBucket, b);
   };
-  // One connection per subscriber, opened 100 at a time.
+  // One connection per subscriber (or per TM_SUBSCRIPTIONS_PER_CONNECTION), opened 100 at a time.
+  const perConn = Number(env('TM_SUBSCRIPTIONS_PER_CONNECTION', '1'));
   const openStart = Date.now();
   for (let n = 0; n < perToken; n++) {
     for (const token of tokens) {
-      const conn = newClient(server.url, server.name);
-      conns.push(conn);
+      if (subs.length % perConn === 0) conns.push(newClient(server.url, server.name));
+      const conn = conns.at(-1);
       const s = { server, token, interval: '1h', n, maxBucket: -Infinity };
       subs.push(s);
       subscribe(conn, s, onPush);
@@ -567,6 +595,7 @@ async function bench() {
   const rssOpen = rss(server.pid);
   const cpu0 = cpuTicks(server.pid);
   const started = Date.now();
+  const measuredFrom = nowUs();
   console.log(`    server RSS with ${subs.length} subscribers open: ${(rssOpen / 1024).toFixed(1)} MiB; running ${duration} s`);
   for (let t = 10; t < duration; t += 10) {
     await sleep(Math.min(10, duration - t) * 1000);
@@ -635,8 +664,9 @@ async function bench() {
   const { byToken, problems } = await insertingWrites(server.url, stoppedAt);
   for (const p of problems) fail(p);
   const unattributed = [];
-  const lat = latencies(subs, byToken, unattributed);
-  writeDetails(subs);
+  // Only writes of the measured run, every subscriber open (not while the connections opened).
+  const lat = latencies(subs, byToken, unattributed, measuredFrom);
+  writeDetails(subs, conns);
   for (const u of unattributed.slice(0, 10)) fail(u);
   if (unattributed.length > 10) fail(`… and ${unattributed.length - 10} more pushes that could not be attributed`);
 
@@ -646,14 +676,14 @@ async function bench() {
   const p99 = nearestRank(lat, 99);
   const perSubKiB = ((rssOpen - rssBefore) / total);
   const rows = [
-    ['subscribers', `${total.toLocaleString('en-US')} (${tokens.length} tokens × ${perToken}), one WebSocket connection each, \`tokenCandles\` interval 1h`],
+    ['subscribers', `${total.toLocaleString('en-US')} (${tokens.length} tokens × ${perToken}), ${perConn === 1 ? 'one WebSocket connection each' : `${conns.length} WebSocket connections (${perConn} subscriptions each)`}, \`tokenCandles\` interval 1h`],
     ['subscriptions opened in', `${openS.toFixed(1)} s`],
     ['server RSS before subscribing', `${(rssBefore / 1024).toFixed(1)} MiB`],
     [`server RSS with ${total.toLocaleString('en-US')} subscribers open`, `${(rssOpen / 1024).toFixed(1)} MiB (${(rssEnd / 1024).toFixed(1)} MiB at the end of the run)`],
     ['memory per subscriber', `${perSubKiB.toFixed(1)} KiB`],
     ['run', `${runS.toFixed(0)} s; server CPU ${(100 * cpuS / runS).toFixed(0)}% of one core`],
     ['pushes in total', pushes.toLocaleString('en-US')],
-    ['pushes of new buckets (latency samples)', `${newB.toLocaleString('en-US')} (${lat.length.toLocaleString('en-US')} attributed)`],
+    ['pushes of new buckets', `${newB.toLocaleString('en-US')}, ${lat.length.toLocaleString('en-US')} of them of writes in the measured run (the latency samples)`],
     ['commit → delivery p50', `${ms(p50)} ms`],
     [`commit → delivery p99 (target < ${target} ms)`, `${ms(p99)} ms${p99 / 1000 < target ? '' : ' (**over the target**)'}`],
     ['commit → delivery max', `${ms(lat.at(-1) ?? NaN)} ms`],
@@ -668,12 +698,13 @@ async function bench() {
     '- Latency: for every push of a new bucket (a later `periodStartUnix` than the subscriber had; its first',
     '  candle is not counted), the client\'s wall-clock arrival time minus `applied_at` of the write that stored the',
     '  bucket\'s first row, logged by the syncing serve right after its COMMIT (which write stored which row: the',
-    '  pass\'s "token synced" inserted counts, in order). p50/p99 are nearest-rank. The client is one Node process',
-    '  on the same machine, so its own queueing is included.',
+    '  pass\'s "token synced" inserted counts, in order); writes applied during the measured run only (every',
+    '  subscriber open). p50/p99 are nearest-rank. The client is one Node process on the same machine, so its own',
+    '  queueing is included.',
     '- Missed updates: per token, the union of the candles its subscribers received, ordered by bucket and first',
     '  arrival; a subscriber counts when what it received from its first candle on is not exactly that union.',
     '- Memory per subscriber: (RSS with every subscriber open, 3 s after the last opened − RSS before) ÷ subscribers;',
-    '  it includes the connection (one WebSocket each).',
+    `  it includes the connection${perConn === 1 ? ' (one WebSocket each)' : ` (one WebSocket per ${perConn} subscribers)`}.`,
   ].join('\n');
   const text = `${header}\n\n${table}\n${notes}\n`;
   if (report) {

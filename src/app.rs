@@ -137,6 +137,8 @@ pub async fn start_server(
         cache: cache.clone(),
         feed: shared.feed.clone(),
         api: ctx,
+        documents: Default::default(),
+        limits: settings.limits,
         shutdown: shutdown.clone(),
     };
     let router = http::router(state, &settings.http);

@@ -9,6 +9,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261127_000001_initial;
 mod m20261201_000001_synced_head;
 mod m20261201_000002_change_log;
+mod m20261201_000003_token_day_data;
 
 /// Applies tokenmirror's migrations in order.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_initial::Migration),
             Box::new(m20261201_000001_synced_head::Migration),
             Box::new(m20261201_000002_change_log::Migration),
+            Box::new(m20261201_000003_token_day_data::Migration),
         ]
     }
 }

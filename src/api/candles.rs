@@ -1,12 +1,17 @@
 //! Candles: hourly rows grouped into UTC-aligned buckets of 1h…1w.
 //!
 //! A bucket holds the upstream rows whose hour starts inside it. Aggregation happens here in
-//! Rust, exactly: the first open, the last close/price/TVL, the numerically largest high and
-//! smallest low (returned as that row's string), and exact sums rounded once to 34 significant
-//! digits. The database only does what it is fastest at: an index range scan of one token.
+//! Rust, exactly ([`tokenmirror_subgraph::rollup`]): the first open, the last close/price/TVL,
+//! the numerically largest high and smallest low (returned as that row's string), and exact
+//! sums rounded once to 34 significant digits. The database only does what it is fastest at:
+//! an index range scan of one token — of its hours, or, for widths of whole days, of its exact
+//! daily rollups (a year of daily candles reads 365 rows, not 8,760).
 
 use sea_orm::{ConnectionTrait, DbErr};
 
+use tokenmirror_subgraph::rollup::{roll, Period, Sums};
+
+use crate::db::days;
 use crate::db::hours::{self, Direction, HourRow};
 use crate::db::state;
 use crate::decimal::Decimal;
@@ -123,34 +128,23 @@ impl Candle {
         }
     }
 
-    /// Aggregates one bucket's rows, given oldest first (at least one).
-    fn from_rows(start: i64, rows: &[HourRow]) -> Option<Candle> {
-        let first = rows.first()?;
-        let last = rows.last()?;
-        let mut high = &first.high;
-        let mut low = &first.low;
-        for r in &rows[1..] {
-            if r.high.cmp_numeric(high).is_gt() {
-                high = &r.high;
-            }
-            if r.low.cmp_numeric(low).is_lt() {
-                low = &r.low;
-            }
-        }
+    /// Aggregates one bucket's hours (or days), given oldest first (at least one).
+    fn from_parts<P: Period>(start: i64, parts: &[P]) -> Option<Candle> {
+        let r = roll(parts, Sums::Rounded)?;
         Some(Candle {
             period_start_unix: start,
-            open: first.open.clone(),
-            high: high.clone(),
-            low: low.clone(),
-            close: last.close.clone(),
-            price_usd: last.price_usd.clone(),
-            volume: Decimal::sum(rows.iter().map(|r| &r.volume)),
-            volume_usd: Decimal::sum(rows.iter().map(|r| &r.volume_usd)),
-            untracked_volume_usd: Decimal::sum(rows.iter().map(|r| &r.untracked_volume_usd)),
-            fees_usd: Decimal::sum(rows.iter().map(|r| &r.fees_usd)),
-            total_value_locked: last.total_value_locked.clone(),
-            total_value_locked_usd: last.total_value_locked_usd.clone(),
-            hours: rows.len() as u32,
+            open: r.open,
+            high: r.high,
+            low: r.low,
+            close: r.close,
+            price_usd: r.price_usd,
+            volume: r.volume,
+            volume_usd: r.volume_usd,
+            untracked_volume_usd: r.untracked_volume_usd,
+            fees_usd: r.fees_usd,
+            total_value_locked: r.total_value_locked,
+            total_value_locked_usd: r.total_value_locked_usd,
+            hours: r.hours,
         })
     }
 
@@ -180,12 +174,55 @@ pub fn aggregate(rows: Vec<HourRow>, interval: Interval) -> Vec<Candle> {
     if interval.hours() == 1 {
         return rows.into_iter().map(Candle::from_row).collect();
     }
-    rows.chunk_by(|a, b| interval.index(a.period_start_unix) == interval.index(b.period_start_unix))
+    group(&rows, interval, |r| r.period_start_unix)
+}
+
+/// Groups periods (oldest first, each inside one bucket) into candles (oldest first).
+fn group<P: Period>(parts: &[P], interval: Interval, start: fn(&P) -> i64) -> Vec<Candle> {
+    parts
+        .chunk_by(|a, b| interval.index(start(a)) == interval.index(start(b)))
         .filter_map(|bucket| {
-            let start = interval.start(interval.index(bucket[0].period_start_unix));
-            Candle::from_rows(start, bucket)
+            Candle::from_parts(interval.start(interval.index(start(&bucket[0]))), bucket)
         })
         .collect()
+}
+
+/// Whether buckets of `interval` are built from the daily rollups: widths of whole days (their
+/// buckets start at 00:00 UTC, weeks on Mondays, so they hold whole days).
+fn by_days(interval: Interval) -> bool {
+    interval.hours() % 24 == 0
+}
+
+/// The candles of the buckets starting in `[from, to)` that have rows, oldest first: from the
+/// hours, or the daily rollups for widths of whole days; with `max_buckets`, the scan stops
+/// after that many buckets' worth of periods in `direction`.
+async fn read_buckets(
+    conn: &impl ConnectionTrait,
+    req: &CandleRequest<'_>,
+    from: i64,
+    to: i64,
+    direction: Direction,
+    max_buckets: Option<i64>,
+) -> Result<Vec<Candle>, DbErr> {
+    let iv = req.interval;
+    let (network, address) = (req.network, req.address);
+    if by_days(iv) {
+        let per_bucket = iv.hours() / 24;
+        let limit = max_buckets.map(|n| (n * per_bucket) as u64);
+        let mut rows = days::read(conn, network, address, from, to, direction, limit).await?;
+        if direction == Direction::Desc {
+            rows.reverse();
+        }
+        Ok(group(&rows, iv, |d| d.day_start))
+    } else {
+        let limit = max_buckets.map(|n| (n * iv.hours()) as u64);
+        let mut rows =
+            hours::read_range(conn, network, address, from, to, direction, limit).await?;
+        if direction == Direction::Desc {
+            rows.reverse();
+        }
+        Ok(aggregate(rows, iv))
+    }
 }
 
 /// What a candle request asks for, already validated.
@@ -287,21 +324,15 @@ async fn sparse_candles(
     } else {
         Direction::Asc
     };
-    let max_rows = (req.limit * iv.hours()) as u64;
-    let mut rows = hours::read_range(
+    let mut candles = read_buckets(
         conn,
-        req.network,
-        req.address,
+        req,
         iv.start(first_bucket),
         iv.start(last_bucket + 1),
         direction,
-        Some(max_rows),
+        Some(req.limit),
     )
     .await?;
-    if req.descending {
-        rows.reverse();
-    }
-    let mut candles = aggregate(rows, iv);
     let limit = req.limit as usize;
     if req.descending {
         candles.reverse();
@@ -345,21 +376,21 @@ async fn filled_candles(
     } else {
         (first_bucket, (first_bucket + span).min(last_bucket))
     };
-    let rows = hours::read_range(
+    let present = read_buckets(
         conn,
-        req.network,
-        req.address,
+        req,
         iv.start(lo),
         iv.start(hi + 1),
         Direction::Asc,
         None,
     )
     .await?;
+    // A filled bucket carries the close and TVL of the last row before it.
     let seed = match hours::last_before(conn, req.network, req.address, iv.start(lo)).await? {
-        Some(row) => Candle::from_rows(iv.start(iv.index(row.period_start_unix)), &[row]),
+        Some(row) => Candle::from_parts(iv.start(iv.index(row.period_start_unix)), &[row]),
         None => None,
     };
-    let mut candles = fill(aggregate(rows, iv), seed, lo, hi, iv);
+    let mut candles = fill(present, seed, lo, hi, iv);
     if req.descending {
         candles.reverse();
     }

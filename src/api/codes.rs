@@ -1,38 +1,25 @@
-//! Gives every error of a request its `extensions.code`, by the phase that raised it: a
+//! Gives every error of an answer its `extensions.code`, by the phase that raised it: a
 //! document that does not parse is `GRAPHQL_PARSE_FAILED`, one that does not validate (depth
-//! and complexity limits included) `GRAPHQL_VALIDATION_FAILED`, and an execution error that no
-//! resolver coded goes through [`crate::error::uncoded`], which makes it an
-//! `INTERNAL_SERVER_ERROR`. async-graphql attaches no code to any of these.
+//! and complexity limits included, and a request that names no operation of it)
+//! `GRAPHQL_VALIDATION_FAILED`, and an execution error that no resolver coded goes through
+//! [`crate::error::uncoded`], which makes it an `INTERNAL_SERVER_ERROR`. async-graphql attaches
+//! no code to any of these.
+//!
+//! This runs on the finished answer (the HTTP and WebSocket layers call it), not as an
+//! async-graphql extension: with any extension installed, async-graphql resolves every field
+//! through the extension chain (building a `ResolveInfo` from the registry per field), which cost
+//! a tenth of a week of hourly candles' miss path.
 //!
 //! Two of async-graphql's messages are also made specific: a depth or complexity refusal names
 //! the limit and its setting, and a fragment cycle (refused while parsing) is named. They are
 //! recognized by their exact text; `tests::async_graphqls_texts_are_as_expected` fails the day
 //! those texts change.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
-};
-use async_graphql::parser::types::ExecutableDocument;
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use async_graphql::ServerError;
 
 use super::cycles::fragment_cycle;
 use super::Limits;
 use crate::error::{code, ensure_code, uncoded};
-
-/// The extension (one instance serves every request).
-pub struct ErrorCodes {
-    pub limits: Limits,
-}
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodes {
-            limits: self.limits,
-        })
-    }
-}
 
 /// How async-graphql's guard against runaway nesting, checked while parsing, starts its message.
 const TOO_DEEP: &str = "The recursion depth of the query cannot be greater than";
@@ -41,71 +28,48 @@ const DEPTH: &str = "Query is nested too deep.";
 /// async-graphql's complexity-limit refusal.
 const COMPLEXITY: &str = "Query is too complex.";
 
-#[async_trait::async_trait]
-impl Extension for ErrorCodes {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|mut e| {
-            if e.message.starts_with(TOO_DEEP) {
-                explain_too_deep(&mut e, query);
-            }
-            ensure_code(&mut e, code::GRAPHQL_PARSE_FAILED);
-            e
-        })
-    }
-
-    async fn validation(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        next: NextValidation<'_>,
-    ) -> Result<ValidationResult, Vec<ServerError>> {
-        next.run(ctx).await.map_err(|mut errors| {
-            for e in &mut errors {
-                self.explain_limit(e);
-                ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
-            }
-            errors
-        })
-    }
-
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let mut resp = next.run(ctx, operation_name).await;
-        for e in &mut resp.errors {
-            uncoded(e);
+/// Codes the errors of a request whose document did not parse.
+pub fn parse_failed(errors: &mut [ServerError], query: &str) {
+    for e in errors {
+        if e.message.starts_with(TOO_DEEP) {
+            explain_too_deep(e, query);
         }
-        resp
+        ensure_code(e, code::GRAPHQL_PARSE_FAILED);
     }
 }
 
-impl ErrorCodes {
-    /// Says which limit a too deep or too complex query hit.
-    fn explain_limit(&self, e: &mut ServerError) {
-        match e.message.as_str() {
-            DEPTH => {
-                e.message = format!(
-                    "Query is nested too deep: at most {} levels of fields are allowed (MAX_DEPTH)",
-                    self.limits.max_depth
-                );
-            }
-            COMPLEXITY => {
-                e.message = format!(
-                    "Query is too complex: at most {} fields are allowed in one query \
-                     (MAX_COMPLEXITY); split it",
-                    self.limits.max_complexity
-                );
-            }
-            _ => {}
+/// Codes the errors of an answer to a document that parsed: those without a path never reached
+/// execution (validation, the choice of the operation); the others are execution errors.
+pub fn answered(errors: &mut [ServerError], query: &str, limits: &Limits) {
+    for e in errors {
+        if !e.path.is_empty() {
+            uncoded(e);
+        } else if e.message.starts_with(TOO_DEEP) {
+            explain_too_deep(e, query);
+        } else {
+            explain_limit(e, limits);
+            ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
         }
+    }
+}
+
+/// Says which limit a too deep or too complex query hit.
+fn explain_limit(e: &mut ServerError, limits: &Limits) {
+    match e.message.as_str() {
+        DEPTH => {
+            e.message = format!(
+                "Query is nested too deep: at most {} levels of fields are allowed (MAX_DEPTH)",
+                limits.max_depth
+            );
+        }
+        COMPLEXITY => {
+            e.message = format!(
+                "Query is too complex: at most {} fields are allowed in one query \
+                 (MAX_COMPLEXITY); split it",
+                limits.max_complexity
+            );
+        }
+        _ => {}
     }
 }
 
@@ -156,12 +120,9 @@ mod tests {
     /// text goes to the log), and the rest of the answer stands.
     #[tokio::test]
     async fn a_resolver_error_without_a_code_is_internal() {
-        let schema = Schema::build(Q, EmptyMutation, EmptySubscription)
-            .extension(ErrorCodes {
-                limits: Limits::default(),
-            })
-            .finish();
-        let resp = schema.execute("{ n broken }").await;
+        let schema = Schema::build(Q, EmptyMutation, EmptySubscription).finish();
+        let mut resp = schema.execute("{ n broken }").await;
+        answered(&mut resp.errors, "{ n broken }", &Limits::default());
         let e = &resp.errors[0];
         assert!(
             e.message.starts_with("internal server error (request id"),

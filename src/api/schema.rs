@@ -4,7 +4,6 @@
 use async_graphql::dataloader::DataLoader;
 use async_graphql::{EmptyMutation, MergedObject, Schema};
 
-use super::codes::ErrorCodes;
 use super::context::ApiContext;
 use super::subscriptions::{Live, SubscriptionRoot};
 use super::{status, tokens};
@@ -44,7 +43,6 @@ pub fn schema(ctx: ApiContext, limits: Limits, live: Live) -> ApiSchema {
         // is refused by the limit with its clear message (and the validation code).
         .limit_recursive_depth(limits.max_depth.saturating_mul(2).max(64))
         .limit_complexity(limits.max_complexity)
-        .extension(ErrorCodes { limits })
         .finish()
 }
 

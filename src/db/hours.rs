@@ -10,6 +10,7 @@ use super::entity::token_hour_data::{self as thd, Column as C};
 use super::sql::{execute, SqlBuilder};
 use super::state;
 use crate::decimal::Decimal;
+use tokenmirror_subgraph::rollup::Period;
 
 /// One upstream `TokenHourData` row, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,6 +30,45 @@ pub struct HourRow {
     pub fees_usd: Decimal,
     pub total_value_locked: Decimal,
     pub total_value_locked_usd: Decimal,
+}
+
+impl Period for HourRow {
+    fn open(&self) -> &Decimal {
+        &self.open
+    }
+    fn high(&self) -> &Decimal {
+        &self.high
+    }
+    fn low(&self) -> &Decimal {
+        &self.low
+    }
+    fn close(&self) -> &Decimal {
+        &self.close
+    }
+    fn price_usd(&self) -> &Decimal {
+        &self.price_usd
+    }
+    fn volume(&self) -> &Decimal {
+        &self.volume
+    }
+    fn volume_usd(&self) -> &Decimal {
+        &self.volume_usd
+    }
+    fn untracked_volume_usd(&self) -> &Decimal {
+        &self.untracked_volume_usd
+    }
+    fn fees_usd(&self) -> &Decimal {
+        &self.fees_usd
+    }
+    fn total_value_locked(&self) -> &Decimal {
+        &self.total_value_locked
+    }
+    fn total_value_locked_usd(&self) -> &Decimal {
+        &self.total_value_locked_usd
+    }
+    fn hours(&self) -> u32 {
+        1
+    }
 }
 
 /// The decimal columns of `token_hour_data`, in the order of [`HourRow::decimals`].
@@ -148,6 +188,7 @@ pub async fn write_page(
         updated: changed.saturating_sub(inserted),
         deleted,
     };
+    super::days::rewrite(conn, page).await?;
     state::advance(conn, page, outcome).await?;
     Ok(outcome)
 }
@@ -326,9 +367,9 @@ pub async fn read_range(
         .await?
         .iter()
         .map(|r| {
+            // Stored values are canonical (checked when the sync wrote them).
             let dec = |i: usize| -> Result<Decimal, DbErr> {
-                let s: String = r.try_get_by_index(i)?;
-                Decimal::parse(&s).map_err(|e| DbErr::Type(e.to_string()))
+                Ok(Decimal::from_stored(r.try_get_by_index(i)?))
             };
             Ok(HourRow {
                 period_start_unix: r.try_get_by_index(0)?,

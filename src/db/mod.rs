@@ -4,10 +4,12 @@
 //!
 //! - [`entity`]: one sea-orm entity per table;
 //! - [`hours`]: hourly rows — the page write and the range read (hand-tuned SQL: the measured
-//!   hot paths, built with `sql`, column names from the entity);
+//!   hot paths, built with `sql`, column names from the entity); [`days`]: their exact daily
+//!   rollups, rewritten in the page's transaction;
 //! - [`tokens`]: tracked tokens and metadata; [`state`]: sync state and upstream freshness
 //!   (written with sea-query/sea-orm).
 
+pub mod days;
 pub mod entity;
 pub mod hours;
 mod sql;

@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
 use super::{cache, AppState};
-use crate::error::{code, ensure_code, request_error_body};
+use crate::api::codes;
+use crate::error::{code, request_error_body};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -311,6 +312,7 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         Ok(r) => r,
         Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
     };
+    state.documents.prepare(&mut parsed.request);
     if operation_type(&mut parsed.request) == Some(OperationType::Mutation) {
         return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
@@ -328,7 +330,10 @@ fn operation_type(req: &mut async_graphql::Request) -> Option<OperationType> {
 /// Answers a request: from the response cache when a fresh answer is kept, else by executing
 /// it (and keeping the answer when it may be reused).
 async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
-    let Parsed { request, variables } = parsed;
+    let Parsed {
+        mut request,
+        variables,
+    } = parsed;
     let cache = &state.cache;
     let key = cache.enabled().then(|| {
         cache::key(
@@ -351,23 +356,38 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
             true,
         );
     }
+    state.documents.prepare(&mut request);
+    if operation_type(&mut request) == Some(OperationType::Subscription) {
+        return request_error(
+            answer,
+            StatusCode::BAD_REQUEST,
+            "subscriptions run over a WebSocket at /graphql (graphql-transport-ws or \
+             graphql-ws); GET and POST run queries",
+        );
+    }
     let deps = key.as_ref().map(|_| cache.record());
-    let request = match &deps {
-        Some(d) => request.data(d.clone()),
-        None => request,
+    let resp = match request.parsed_query() {
+        // The document does not parse: answered here, without parsing it again.
+        Err(e) => {
+            let mut resp = async_graphql::Response::from_errors(vec![e]);
+            codes::parse_failed(&mut resp.errors, &request.query);
+            resp
+        }
+        Ok(_) => {
+            let query = request.query.clone();
+            let request = match &deps {
+                Some(d) => request.data(d.clone()),
+                None => request,
+            };
+            let mut resp = state.schema.execute(request).await;
+            codes::answered(&mut resp.errors, &query, &state.limits);
+            resp
+        }
     };
-    let mut resp = state.schema.execute(request).await;
     // A response without data whose errors carry no path never reached execution.
     let not_executed = !resp.errors.is_empty()
         && resp.data == async_graphql::Value::Null
         && resp.errors.iter().all(|e| e.path.is_empty());
-    if not_executed {
-        // Choosing the operation ("Unknown operation named …", "Operation name required") fails
-        // outside the schema's hooks: the document is fine, the request does not fit it.
-        for e in &mut resp.errors {
-            ensure_code(e, code::GRAPHQL_VALIDATION_FAILED);
-        }
-    }
     let status = if answer == Answer::GraphqlResponseJson && not_executed {
         StatusCode::BAD_REQUEST
     } else {

@@ -4,6 +4,7 @@
 //! CORS, compression, a body size limit, a request timeout, and one log line per request.
 
 pub mod cache;
+mod documents;
 mod graphiql;
 mod graphql;
 mod health;
@@ -42,6 +43,10 @@ pub struct AppState {
     pub feed: Feed,
     /// What the API's resolvers share (the UDF datafeed reads through it too).
     pub api: crate::api::ApiContext,
+    /// Parsed documents, kept across requests.
+    pub documents: documents::Documents,
+    /// The query limits (to say which one a refused query hit).
+    pub limits: crate::api::Limits,
     /// Cancelled when the server stops (WebSocket connections close then).
     pub shutdown: CancellationToken,
 }

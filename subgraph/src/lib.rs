@@ -10,9 +10,12 @@
 //!   with the arithmetic candles need (exact sums rounded once, numeric comparison).
 //! - [`number`]: numbers as clients write them in filters (any notation), rounded as graph-node
 //!   rounds its arguments and compared exactly with decimals.
+//! - [`rollup`]: combining consecutive hours (or days) into one period, as the subgraph builds
+//!   `TokenDayData` from the same events.
 
 pub mod decimal;
 pub mod number;
+pub mod rollup;
 
 pub use decimal::{Decimal, DecimalError, SIGNIFICANT_DIGITS};
 pub use number::Number;

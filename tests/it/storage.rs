@@ -94,6 +94,83 @@ on_both_backends! {
     sync_state_records_passes => sync_state_records_passes;
     migrating_twice_is_harmless => migrating_twice_is_harmless;
     range_reads_in_order => range_reads_in_order;
+    daily_rollups_always_equal_their_hours => daily_rollups_always_equal_their_hours;
+}
+
+/// Every stored day equals an independent roll-up of its stored hours (exact sums), and no day
+/// is stored without hours.
+async fn assert_rollups(t: &TestDb, what: &str) {
+    use tokenmirror::db::days;
+    use tokenmirror_subgraph::rollup::{roll, Sums};
+    let hours = stored(t).await;
+    let mut want = Vec::new();
+    for group in hours.chunk_by(|a, b| a.period_start_unix / 86_400 == b.period_start_unix / 86_400)
+    {
+        want.push((
+            group[0].period_start_unix / 86_400 * 86_400,
+            roll(group, Sums::Exact).unwrap(),
+        ));
+    }
+    let got: Vec<_> = days::read(
+        t.db.conn(),
+        NET,
+        ADDR,
+        i64::MIN,
+        i64::MAX,
+        Direction::Asc,
+        None,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|d| (d.day_start, d.values))
+    .collect();
+    assert_eq!(got, want, "{what}");
+}
+
+/// Pages that start and end inside days, a newer version, a reorg that empties a day, an
+/// open-ended last page: the daily rollups follow, in the same transactions. Then the
+/// migration's own fill (run again) gives the same rollups.
+async fn daily_rollups_always_equal_their_hours(t: TestDb) {
+    let base = 480_000; // an hour index at 00:00 UTC
+                        // Three days of hours, some missing, written in pages that cut days in the middle.
+    let all: Vec<HourRow> = (base..base + 72)
+        .filter(|h| h % 5 != 3)
+        .map(|h| row(h, (h % 7) as usize))
+        .collect();
+    for chunk in all.chunks(17) {
+        let first = chunk[0].period_start_unix;
+        let last = chunk.last().unwrap().period_start_unix;
+        write(&t, &page(chunk, first, Some(last))).await;
+        assert_rollups(&t, "after a page").await;
+    }
+    // A newer version of hours spanning two days.
+    let newer: Vec<HourRow> = all
+        .iter()
+        .filter(|r| (base + 20..base + 30).contains(&(r.period_start_unix / 3600)))
+        .map(|r| row(r.period_start_unix / 3600, 3))
+        .collect();
+    write(
+        &t,
+        &page(&newer, (base + 20) * 3600, Some((base + 29) * 3600)),
+    )
+    .await;
+    assert_rollups(&t, "after a newer version").await;
+    // A reorg empties the second day entirely.
+    write(&t, &page(&[], (base + 24) * 3600, Some((base + 47) * 3600))).await;
+    assert_rollups(&t, "after a day was emptied").await;
+    // An open-ended last page from the middle of the third day: later hours vanish.
+    let tail = [row(base + 50, 1), row(base + 52, 2)];
+    write(&t, &page(&tail, (base + 50) * 3600, None)).await;
+    assert_rollups(&t, "after an open-ended page").await;
+
+    // The migration fills the rollups of hours stored before it existed: the same days.
+    use migration::MigratorTrait;
+    migration::Migrator::down(t.db.conn(), Some(1))
+        .await
+        .unwrap();
+    migration::Migrator::up(t.db.conn(), None).await.unwrap();
+    assert_rollups(&t, "after the migration's fill").await;
 }
 
 async fn decimals_round_trip_exactly(t: TestDb) {

@@ -155,7 +155,9 @@ async fn symbols_search_config_and_errors(t: TestDb) {
     let scale = info["pricescale"].as_f64().unwrap();
     assert_eq!(
         scale,
-        10f64.powi(tokenmirror::http::udf::price_decimals(&close) as i32),
+        format!("1e{}", tokenmirror::http::udf::price_decimals(&close))
+            .parse::<f64>()
+            .unwrap(),
         "the price scale fits the newest close {close}"
     );
     let found: Value =

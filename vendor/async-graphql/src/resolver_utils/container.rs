@@ -269,9 +269,8 @@ impl<'a> Fields<'a> {
                         continue;
                     }
 
-                    let nullable =
-                        field_is_nullable(ctx, &T::type_name(), field.node.name.node.as_str());
-                    let response_key = field.node.response_key().node.clone();
+                    // Whether the field may be null is looked up only when it fails.
+                    let field_ctx = ctx.clone();
                     let resolve_fut = {
                         let ctx = ctx.clone();
                         async move {
@@ -375,8 +374,9 @@ impl<'a> Fields<'a> {
 
                     self.0.push(Box::pin(async move {
                         resolve_fut.await.map_err(|e| {
-                            if nullable {
-                                FieldError::Nullable(response_key, e)
+                            let name = field.node.name.node.as_str();
+                            if field_is_nullable(&field_ctx, &T::type_name(), name) {
+                                FieldError::Nullable(field.node.response_key().node.clone(), e)
                             } else {
                                 FieldError::NonNull(e)
                             }
