@@ -32,6 +32,12 @@ pub const PING_EVERY: Duration = Duration::from_secs(15);
 /// How long one message may take to write before the client counts as not reading.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A connection's initial read buffer.
+const READ_BUFFER: usize = 4 << 10;
+/// The largest message a client may send (a `subscribe` with its document and variables): the
+/// default HTTP body limit.
+const MAX_MESSAGE: usize = 1 << 20;
+
 /// The subprotocols spoken, the modern one preferred.
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];
 
@@ -50,7 +56,13 @@ pub fn upgrade(state: AppState, ws: WebSocketUpgrade, headers: &HeaderMap) -> Re
     let protocol = name
         .parse::<async_graphql::http::WebSocketProtocols>()
         .unwrap_or(async_graphql::http::WebSocketProtocols::GraphQLWS);
+    // tungstenite's defaults (128 KiB read and write buffers each) made a connection cost
+    // ~140 KiB (scripts/bench-subscriptions); messages here are small, and buffers grow when
+    // one is not. Each message is written at once (no batching: pushes are latency-bound).
     ws.protocols(PROTOCOLS)
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| serve(socket, state, protocol))
 }
 
