@@ -59,7 +59,10 @@ fn day_of(t: i64) -> i64 {
 
 /// Rewrites the rollups of every day `page` touched, after its hours were written (in the same
 /// transaction). The page's rows are the truth inside its span; only the stored hours of the
-/// span's first and last day that lie outside it are read back.
+/// span's first and last day that lie outside it are read back. The span's days are deleted
+/// and written again (days of the span left with no hour — a reorg emptied them — stay
+/// deleted, and with an open-ended page, so does every later day): two statements whose text
+/// does not depend on the page, so each is prepared once per connection.
 pub async fn rewrite(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result<(), DbErr> {
     let first_day = day_of(page.first_hour);
     // The span's end: its last hour, or (open-ended) the page's last row.
@@ -68,38 +71,36 @@ pub async fn rewrite(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result
         None => page.rows.last().map(|r| r.period_start_unix),
     };
     let last_day = end.map_or(first_day, day_of);
-    let mut hours: Vec<HourRow> = Vec::new();
-    if page.first_hour > first_day {
-        hours.extend(
+    let before = if page.first_hour > first_day {
+        read_range(
+            conn,
+            page.network,
+            page.address,
+            first_day,
+            page.first_hour,
+            Direction::Asc,
+            None,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    let after = match page.last_hour {
+        Some(l) if l + 3600 < last_day + DAY => {
             read_range(
                 conn,
                 page.network,
                 page.address,
-                first_day,
-                page.first_hour,
+                l + 3600,
+                last_day + DAY,
                 Direction::Asc,
                 None,
             )
-            .await?,
-        );
-    }
-    hours.extend(page.rows.iter().cloned());
-    if let Some(l) = page.last_hour {
-        if l + 3600 < last_day + DAY {
-            hours.extend(
-                read_range(
-                    conn,
-                    page.network,
-                    page.address,
-                    l + 3600,
-                    last_day + DAY,
-                    Direction::Asc,
-                    None,
-                )
-                .await?,
-            );
+            .await?
         }
-    }
+        _ => Vec::new(),
+    };
+    let hours: Vec<&HourRow> = before.iter().chain(page.rows).chain(&after).collect();
     let mut days: Vec<DayRow> = Vec::new();
     for group in hours.chunk_by(|a, b| day_of(a.period_start_unix) == day_of(b.period_start_unix)) {
         if let Some(values) = roll(group, Sums::Exact) {
@@ -109,8 +110,6 @@ pub async fn rewrite(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result
             });
         }
     }
-    // Days of the span left with no hour (a reorg emptied them), and with an open-ended page,
-    // every later day, go.
     let mut b = SqlBuilder::new(conn.get_database_backend());
     b.sql(&format!("DELETE FROM {TABLE} WHERE network = "))
         .param(page.network)
@@ -121,20 +120,14 @@ pub async fn rewrite(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Result
     if page.last_hour.is_some() {
         b.sql(" AND day_start <= ").param(last_day);
     }
-    if !days.is_empty() {
-        let kept: Vec<String> = days.iter().map(|d| d.day_start.to_string()).collect();
-        b.sql(" AND day_start NOT IN (")
-            .sql(&kept.join(","))
-            .sql(")");
-    }
     execute(conn, b).await?;
     if !days.is_empty() {
-        execute(conn, upsert(conn.get_database_backend(), page, &days)).await?;
+        execute(conn, insert(conn.get_database_backend(), page, &days)).await?;
     }
     Ok(())
 }
 
-fn upsert(backend: DbBackend, page: &HourPage<'_>, days: &[DayRow]) -> SqlBuilder {
+fn insert(backend: DbBackend, page: &HourPage<'_>, days: &[DayRow]) -> SqlBuilder {
     let mut b = SqlBuilder::new(backend);
     b.sql(&format!(
         "INSERT INTO {TABLE} (network, address, day_start, {}, hours) VALUES ",
@@ -154,10 +147,6 @@ fn upsert(backend: DbBackend, page: &HourPage<'_>, days: &[DayRow]) -> SqlBuilde
             b.sql(", ").decimal(v.as_str());
         }
         b.sql(", ").param(i64::from(d.values.hours)).sql(")");
-    }
-    b.sql(" ON CONFLICT (network, address, day_start) DO UPDATE SET hours = excluded.hours");
-    for c in DECIMAL_COLUMNS {
-        b.sql(&format!(", {c} = excluded.{c}"));
     }
     b
 }

@@ -6,9 +6,10 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, Value,
 };
 
+use super::copy::CopyWriter;
 use super::entity::token_hour_data::{self as thd, Column as C};
 use super::sql::{execute, SqlBuilder};
-use super::state;
+use super::{state, WriteTx};
 use crate::decimal::Decimal;
 use tokenmirror_subgraph::rollup::Period;
 
@@ -170,17 +171,36 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// upserts the page's rows (a row whose values are unchanged is left alone, so writing the same
 /// page twice changes nothing), and advances the token's sync state. Run it inside a
 /// transaction ([`super::Db::begin_write`]) so that the rows and the cursor move together.
-pub async fn write_page(
-    conn: &impl ConnectionTrait,
-    page: &HourPage<'_>,
-) -> Result<PageOutcome, DbErr> {
+///
+/// A page into an empty span (a backfill) is a plain insert — on PostgreSQL a binary `COPY`,
+/// which the server neither parses nor plans.
+pub async fn write_page(conn: &WriteTx, page: &HourPage<'_>) -> Result<PageOutcome, DbErr> {
     let backend = conn.get_database_backend();
     let existing = count_in_span(conn, page).await?;
-    let deleted = delete_missing(conn, page).await?;
-    let mut changed = 0;
-    for chunk in page.rows.chunks(ROWS_PER_STATEMENT) {
-        changed += execute(conn, upsert_sql(backend, page, chunk)).await?;
-    }
+    // An empty span (a backfill) has nothing to delete and nothing to conflict with: a plain
+    // insert, which skips the conflict check of every row. (Only this process writes the
+    // token — the sync lock — so nothing can appear in the span before the insert; if it
+    // did, the insert would fail and the transaction roll back, to be retried.)
+    let fresh = existing == 0;
+    let deleted = if fresh {
+        0
+    } else {
+        delete_missing(conn, page).await?
+    };
+    let copied = match fresh && !page.rows.is_empty() {
+        true => conn.copy_in(&copy_statement(), &copy_data(page)).await,
+        false => None,
+    };
+    let changed = match copied {
+        Some(rows) => rows?,
+        None => {
+            let mut changed = 0;
+            for chunk in page.rows.chunks(ROWS_PER_STATEMENT) {
+                changed += execute(conn, insert_sql(backend, page, chunk, !fresh)).await?;
+            }
+            changed
+        }
+    };
     // After the write the span holds exactly the page's rows.
     let inserted = (page.rows.len() as u64).saturating_sub(existing.saturating_sub(deleted));
     let outcome = PageOutcome {
@@ -222,7 +242,42 @@ async fn delete_missing(conn: &impl ConnectionTrait, page: &HourPage<'_>) -> Res
         .rows_affected)
 }
 
-fn upsert_sql(backend: DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlBuilder {
+/// `COPY token_hour_data (…) FROM STDIN` in binary, the columns in [`copy_data`]'s order.
+fn copy_statement() -> String {
+    let keys = column_list(&[C::Network, C::Address, C::PeriodStartUnix, C::Id]);
+    let decimals = column_list(&DECIMAL_COLUMNS);
+    format!(
+        "COPY {} ({keys}, {decimals}) FROM STDIN (FORMAT binary)",
+        table()
+    )
+}
+
+/// The page's rows in binary `COPY` format.
+fn copy_data(page: &HourPage<'_>) -> Vec<u8> {
+    const FIELDS: i16 = 4 + DECIMAL_COLUMNS.len() as i16;
+    // About 40 bytes of keys and 11 numerics of up to ~30 bytes per row.
+    let mut w = CopyWriter::with_capacity(page.rows.len() * 400);
+    for row in page.rows {
+        w.row(FIELDS)
+            .text(page.network)
+            .text(page.address)
+            .int8(row.period_start_unix)
+            .text(&row.id);
+        for d in row.decimals() {
+            w.numeric(d.as_str());
+        }
+    }
+    w.finish()
+}
+
+/// The insert of `rows`; with `upsert`, a stored row with the same hour is updated where it
+/// differs.
+fn insert_sql(
+    backend: DbBackend,
+    page: &HourPage<'_>,
+    rows: &[HourRow],
+    upsert: bool,
+) -> SqlBuilder {
     let mut b = SqlBuilder::new(backend);
     let keys = column_list(&[C::Network, C::Address, C::PeriodStartUnix, C::Id]);
     b.sql(&format!("INSERT INTO {} ({keys}, ", table()))
@@ -232,6 +287,9 @@ fn upsert_sql(backend: DbBackend, page: &HourPage<'_>, rows: &[HourRow]) -> SqlB
         unnest_rows(&mut b, page, rows);
     } else {
         values_rows(&mut b, page, rows);
+    }
+    if !upsert {
+        return b;
     }
     let key = column_list(&[C::Network, C::Address, C::PeriodStartUnix]);
     let id = C::Id.as_str();

@@ -21,12 +21,13 @@ pub mod sqlite;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use sea_orm::{DatabaseTransaction, DbErr};
+use sea_orm::DbErr;
 use tokio::sync::broadcast;
 
 pub use change::{Change, DepKey, Record};
 pub use generations::{Deps, Generations, Snapshot};
 
+use crate::db::WriteTx;
 use crate::metrics::Metrics;
 
 /// Events kept for a slow subscriber before it is told it lagged (and treats everything as
@@ -110,7 +111,7 @@ impl Feed {
     /// Commits `tx`, which wrote `change`: records it in the log (and notifies other processes)
     /// inside the transaction, marks it stale before and after `COMMIT`, then tells every local
     /// reader.
-    pub async fn commit(&self, tx: DatabaseTransaction, change: Change) -> Result<(), DbErr> {
+    pub async fn commit(&self, tx: WriteTx, change: Change) -> Result<(), DbErr> {
         let committed_at = now_micros();
         let record = Record::of(&change, self.origin(), committed_at);
         let seq = log::append(&tx, &record).await?;
@@ -201,8 +202,8 @@ impl Feed {
         write: F,
     ) -> Result<(), DbErr>
     where
-        F: FnOnce(DatabaseTransaction) -> Fut,
-        Fut: std::future::Future<Output = Result<DatabaseTransaction, DbErr>>,
+        F: FnOnce(WriteTx) -> Fut,
+        Fut: std::future::Future<Output = Result<WriteTx, DbErr>>,
     {
         let tx = write(db.begin_write().await?).await?;
         self.commit(tx, change).await

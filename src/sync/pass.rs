@@ -517,6 +517,7 @@ impl NetworkPass<'_> {
                 synced_head: if full { None } else { synced_head },
             };
             let tx = self.syncer.db.begin_write().await?;
+            let began = fetch_started.elapsed();
             let outcome = hours::write_page(&tx, &page).await?;
             let change = Change::Hours {
                 token: TokenKey::new(self.network(), address),
@@ -531,7 +532,8 @@ impl NetworkPass<'_> {
                 rows = rows.len(),
                 fetch_us = fetched.as_micros() as u64,
                 check_us = (checked - fetched).as_micros() as u64,
-                write_us = (written - checked).as_micros() as u64,
+                turn_us = (began - checked).as_micros() as u64,
+                write_us = (written - began).as_micros() as u64,
                 commit_us = (committed - written).as_micros() as u64,
                 "page stored"
             );

@@ -24,6 +24,46 @@ pub trait Period {
     fn hours(&self) -> u32;
 }
 
+/// A borrowed period is a period (roll up rows without copying them).
+impl<P: Period + ?Sized> Period for &P {
+    fn open(&self) -> &Decimal {
+        (**self).open()
+    }
+    fn high(&self) -> &Decimal {
+        (**self).high()
+    }
+    fn low(&self) -> &Decimal {
+        (**self).low()
+    }
+    fn close(&self) -> &Decimal {
+        (**self).close()
+    }
+    fn price_usd(&self) -> &Decimal {
+        (**self).price_usd()
+    }
+    fn volume(&self) -> &Decimal {
+        (**self).volume()
+    }
+    fn volume_usd(&self) -> &Decimal {
+        (**self).volume_usd()
+    }
+    fn untracked_volume_usd(&self) -> &Decimal {
+        (**self).untracked_volume_usd()
+    }
+    fn fees_usd(&self) -> &Decimal {
+        (**self).fees_usd()
+    }
+    fn total_value_locked(&self) -> &Decimal {
+        (**self).total_value_locked()
+    }
+    fn total_value_locked_usd(&self) -> &Decimal {
+        (**self).total_value_locked_usd()
+    }
+    fn hours(&self) -> u32 {
+        (**self).hours()
+    }
+}
+
 /// Several periods combined.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rolled {

@@ -1,7 +1,7 @@
 //! The storage layer on both backends: exact decimals, idempotent upserts, transactions.
 
 use chrono::{TimeZone, Utc};
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::ConnectionTrait;
 use tokenmirror::db::hours::{self, Coverage, Direction, HourPage, HourRow, PageOutcome};
 use tokenmirror::db::state::{self, PassResult};
 use tokenmirror::db::tokens::{self, TokenMeta};
@@ -13,8 +13,9 @@ const NET: &str = "sim";
 const ADDR: &str = "0x1f9840a85d5af5bf1d1762f925bdaddc4201f984";
 
 /// Values that an inexact store would change: 34 significant digits, tiny, zero, and large
-/// integers with trailing zeros.
-const HARD_DECIMALS: [&str; 11] = [
+/// integers with trailing zeros; and values on the edges of PostgreSQL's base-10000 digit
+/// groups (the sync writes them in binary `COPY`).
+const HARD_DECIMALS: [&str; 15] = [
     "0.000000005700524134942485348744488352915677",
     "58338.53440207575247331913887502708",
     "0",
@@ -26,6 +27,10 @@ const HARD_DECIMALS: [&str; 11] = [
     "-58338.53440207575247331913887502708",
     "1.000000000000000000000000000000001",
     "100",
+    "10000",
+    "0.0001",
+    "-9999.9999",
+    "100000000.00000001",
 ];
 
 fn dec(s: &str) -> Decimal {
@@ -283,17 +288,13 @@ async fn failed_transaction_leaves_nothing(t: TestDb) {
         None
     );
 
-    // The closure form rolls back on Err as well.
-    let result: Result<(), sea_orm::TransactionError<sea_orm::DbErr>> =
-        t.db.conn()
-            .transaction(|tx| {
-                let rows = rows.clone();
-                Box::pin(async move {
-                    hours::write_page(tx, &page(&rows, 480_000 * 3600, None)).await?;
-                    Err(sea_orm::DbErr::Custom("abort mid-way".into()))
-                })
-            })
-            .await;
+    // A write abandoned by an early return rolls back as well.
+    async fn abandoned(t: &TestDb, rows: &[HourRow]) -> Result<(), sea_orm::DbErr> {
+        let tx = t.db.begin_write().await?;
+        hours::write_page(&tx, &page(rows, 480_000 * 3600, None)).await?;
+        Err(sea_orm::DbErr::Custom("abort mid-way".into()))
+    }
+    let result = abandoned(&t, &rows).await;
     assert!(result.is_err());
     assert!(stored(&t).await.is_empty());
 }
