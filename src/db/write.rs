@@ -16,6 +16,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use sea_orm::sqlx::pool::PoolConnection;
 use sea_orm::sqlx::{self, AssertSqlSafe, Postgres};
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -99,8 +100,26 @@ impl Checkpoints {
 
 enum Conn {
     SeaOrm(DatabaseTransaction),
-    /// Locked per statement: `ConnectionTrait` takes `&self`.
-    Postgres(Mutex<sqlx::Transaction<'static, Postgres>>),
+    /// A pooled connection inside `BEGIN`, locked per statement (`ConnectionTrait` takes
+    /// `&self`). Unless the transaction commits, the connection is closed rather than returned
+    /// to the pool: a statement or a `COPY` abandoned half-way (a cancelled future, a failure)
+    /// can leave answers unread on it, and closing it is also the rollback.
+    Postgres(Mutex<PgConn>),
+}
+
+/// A pooled PostgreSQL connection that goes back to the pool only once its transaction
+/// committed.
+struct PgConn {
+    conn: PoolConnection<Postgres>,
+    committed: bool,
+}
+
+impl Drop for PgConn {
+    fn drop(&mut self) {
+        if !self.committed {
+            self.conn.close_on_drop();
+        }
+    }
 }
 
 impl WriteTx {
@@ -117,12 +136,17 @@ impl WriteTx {
     }
 
     pub(super) async fn postgres(pool: &sqlx::PgPool) -> Result<WriteTx, DbErr> {
-        let tx = pool
-            .begin()
+        let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)));
+        let mut conn = PgConn {
+            conn: pool.acquire().await.map_err(conn_err)?,
+            committed: false,
+        };
+        sqlx::raw_sql("BEGIN")
+            .execute(&mut *conn.conn)
             .await
-            .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
+            .map_err(conn_err)?;
         Ok(WriteTx {
-            conn: Conn::Postgres(Mutex::new(tx)),
+            conn: Conn::Postgres(Mutex::new(conn)),
             turn: None,
             checkpoints: None,
         })
@@ -132,7 +156,15 @@ impl WriteTx {
     pub async fn commit(self) -> Result<(), DbErr> {
         match self.conn {
             Conn::SeaOrm(tx) => tx.commit().await?,
-            Conn::Postgres(tx) => tx.into_inner().commit().await.map_err(exec_err)?,
+            Conn::Postgres(tx) => {
+                let mut conn = tx.into_inner();
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut *conn.conn)
+                    .await
+                    .map_err(exec_err)?;
+                // Committed and idle: back to the pool.
+                conn.committed = true;
+            }
         }
         // The next writer's turn, then the checkpoint beside it.
         drop(self.turn);
@@ -150,7 +182,7 @@ impl WriteTx {
         };
         let mut tx = tx.lock().await;
         let copied = async {
-            let mut copy = tx.copy_in_raw(statement).await?;
+            let mut copy = tx.conn.copy_in_raw(statement).await?;
             copy.send(data).await?;
             copy.finish().await
         }
@@ -190,7 +222,7 @@ impl ConnectionTrait for WriteTx {
                 let (sql, values) = parts(stmt);
                 let mut tx = tx.lock().await;
                 sqlx::query_with(AssertSqlSafe(sql), values)
-                    .execute(&mut **tx)
+                    .execute(&mut *tx.conn)
                     .await
                     .map(Into::into)
                     .map_err(exec_err)
@@ -204,7 +236,7 @@ impl ConnectionTrait for WriteTx {
             Conn::Postgres(tx) => {
                 let mut tx = tx.lock().await;
                 sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut **tx)
+                    .execute(&mut *tx.conn)
                     .await
                     .map(Into::into)
                     .map_err(exec_err)
@@ -219,7 +251,7 @@ impl ConnectionTrait for WriteTx {
                 let (sql, values) = parts(stmt);
                 let mut tx = tx.lock().await;
                 sqlx::query_with(AssertSqlSafe(sql), values)
-                    .fetch_optional(&mut **tx)
+                    .fetch_optional(&mut *tx.conn)
                     .await
                     .map(|row| row.map(Into::into))
                     .map_err(query_err)
@@ -234,7 +266,7 @@ impl ConnectionTrait for WriteTx {
                 let (sql, values) = parts(stmt);
                 let mut tx = tx.lock().await;
                 sqlx::query_with(AssertSqlSafe(sql), values)
-                    .fetch_all(&mut **tx)
+                    .fetch_all(&mut *tx.conn)
                     .await
                     .map(|rows| rows.into_iter().map(Into::into).collect())
                     .map_err(query_err)
