@@ -77,6 +77,7 @@ impl From<&ApiArgs> for ServerSettings {
                 max_body_bytes: a.max_body_bytes,
                 request_timeout: a.request_timeout,
                 bench_fixed_body: a.bench_fixed_body,
+                client: Default::default(),
             },
             cache_bytes: a.cache_bytes,
             clock: Clock::System,
@@ -141,12 +142,25 @@ pub async fn start_server(
         limits: settings.limits,
         shutdown: shutdown.clone(),
     };
+    if !shared.db.url().is_sqlite() {
+        tokio::spawn(crate::db::health::watch(
+            shared.db.url().clone(),
+            shared.db.health().clone(),
+            shared.metrics.clone(),
+            shutdown.clone(),
+        ));
+    }
     let router = http::router(state, &settings.http);
     let listener = tokio::net::TcpListener::bind(settings.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen_addr))?;
     let addr = listener.local_addr()?;
-    let task = tokio::spawn(http::serve(listener, router, shutdown));
+    let task = tokio::spawn(http::serve(
+        listener,
+        router,
+        settings.http.client,
+        shutdown,
+    ));
     Ok(RunningServer { addr, cache, task })
 }
 

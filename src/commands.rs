@@ -148,10 +148,8 @@ pub async fn sync(args: &SyncCommandArgs, sources: Sources) -> ExitCode {
             }
             return Ok(true);
         }
-        if !lock.acquire().await {
-            anyhow::bail!(
-                "another process holds the sync lock on this database; try again when it stops"
-            );
+        if let Some(why) = lock.acquire().await.obstacle() {
+            anyhow::bail!("{why}; try again when it is free");
         }
         let syncer = app::prepare_sync(&shared, &sources, SyncSettings::from(&args.sync)).await?;
         let report = syncer.sync_once(&shutdown).await;

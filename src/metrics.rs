@@ -44,6 +44,7 @@ pub struct Metrics {
     feed_events: Counter,
     feed_reconnects: Counter,
     feed_connected: Gauge,
+    database_up: Gauge,
     feed_delivery: Histogram,
     cache_lookups: Family<CacheLabels, Counter>,
     cache_evictions: Counter,
@@ -103,6 +104,13 @@ impl Default for Metrics {
         let feed_events = Counter::default();
         let feed_reconnects = Counter::default();
         let feed_connected = Gauge::default();
+        let database_up = Gauge::default();
+        database_up.set(1);
+        registry.register(
+            "database_up",
+            "1 while the database answers the server's health checks (every 0.5 s on PostgreSQL), else 0",
+            database_up.clone(),
+        );
         // 100 µs … ~6.5 s.
         let feed_delivery = Histogram::new(exponential_buckets(0.0001, 2.0, 17));
         let cache_lookups = Family::<CacheLabels, Counter>::default();
@@ -153,6 +161,7 @@ impl Default for Metrics {
             feed_events,
             feed_reconnects,
             feed_connected,
+            database_up,
             feed_delivery,
             cache_lookups,
             cache_evictions,
@@ -240,6 +249,11 @@ impl Metrics {
     }
 
     /// Records that this process hears of other processes' writes (again).
+    /// Whether the database answers the health checks.
+    pub fn set_database_up(&self, up: bool) {
+        self.database_up.set(i64::from(up));
+    }
+
     pub fn feed_connected(&self) {
         self.feed_connected.set(1);
     }

@@ -112,7 +112,7 @@ impl CandleArgs {
             limit: self.limit,
             open_ended: self.open_ended,
         };
-        let out = candles::candles(api.db.conn(), &req).await?;
+        let out = candles::candles(api.db.read()?, &req).await?;
         if let (Some(d), true) = (deps, self.open_ended) {
             // `to` is now: when the clock reaches the next bucket, the answer takes it in — if
             // the mirror knows any of its hours.

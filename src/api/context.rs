@@ -54,7 +54,7 @@ impl ApiContext {
             Some(n) => {
                 // A network no longer configured still has its data served.
                 record(deps, DepKey::TokenList);
-                let stored = crate::db::tokens::networks(self.db.conn()).await?;
+                let stored = crate::db::tokens::networks(self.db.read()?).await?;
                 if stored.contains(&n) {
                     Ok(n)
                 } else {
@@ -93,7 +93,8 @@ impl ApiContext {
         }
         // Not yet known: the answer ("not in the mirror") holds until its metadata arrives.
         record(deps, DepKey::Metadata(key.clone()));
-        let found = crate::db::tokens::is_known(self.db.conn(), &key.network, &key.address).await?;
+        let found =
+            crate::db::tokens::is_known(self.db.read()?, &key.network, &key.address).await?;
         if found {
             if let Ok(mut k) = self.known.write() {
                 k.insert(key.clone());

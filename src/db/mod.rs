@@ -12,6 +12,7 @@
 mod copy;
 pub mod days;
 pub mod entity;
+pub mod health;
 pub mod hours;
 mod sql;
 pub mod state;
@@ -43,10 +44,16 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
         .unwrap_or(t)
 }
 
+/// How long a statement waits for a pooled connection before it fails.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A cheap-to-clone handle on the database pool.
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    url: DatabaseUrl,
+    /// Whether the database answers (see [`health`]).
+    health: health::Health,
     /// SQLite: whose turn it is to write (see [`WriteTx`]).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// SQLite: the WAL checkpoints after writes.
@@ -60,9 +67,11 @@ impl Db {
         let mut opts = ConnectOptions::new(url.as_str().to_owned());
         opts.sqlx_logging(false)
             .connect_timeout(Duration::from_secs(5))
-            // Under a burst, requests queue for a connection rather than fail; REQUEST_TIMEOUT
-            // (30 s by default) bounds the wait of an API request.
-            .acquire_timeout(Duration::from_secs(30));
+            // Under a burst, requests queue for a connection rather than fail, for a while: past
+            // it (or when the server went away meanwhile) they fail with a clear error instead
+            // of holding their client until REQUEST_TIMEOUT. While the database is known to be
+            // down, they fail at once ([`Db::read`]).
+            .acquire_timeout(ACQUIRE_TIMEOUT);
         if url.is_sqlite() {
             opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
                 o.journal_mode(SqliteJournalMode::Wal)
@@ -88,13 +97,32 @@ impl Db {
         Ok(Db {
             checkpoints: write::Checkpoints::new(&conn),
             conn,
+            url: url.clone(),
+            health: health::Health::default(),
             writer: Arc::default(),
         })
     }
 
-    /// The pool, for reads.
+    /// The pool.
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The pool, for the reads of a request: an error at once while the database is known to
+    /// be down ([`health`]).
+    pub fn read(&self) -> Result<&DatabaseConnection, DbErr> {
+        self.health.check()?;
+        Ok(&self.conn)
+    }
+
+    /// Whether the database answers, as last seen.
+    pub fn health(&self) -> &health::Health {
+        &self.health
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Applies pending migrations; harmless when there are none.

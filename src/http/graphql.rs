@@ -71,6 +71,28 @@ fn request_error(answer: Answer, status: StatusCode, message: &str) -> Response 
         .into_response()
 }
 
+/// The answer to a body larger than MAX_BODY_BYTES (read, or only declared).
+pub(super) fn too_large(headers: &HeaderMap) -> Response {
+    request_error(
+        negotiate(headers).unwrap_or(Answer::Json),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the request body is larger than this server accepts (MAX_BODY_BYTES): send a smaller \
+         query, or use variables",
+    )
+}
+
+/// Whether the body could not be read because it stalled (see `server::ClientLimits`).
+fn is_body_timeout(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 fn not_acceptable() -> Response {
     request_error(
         Answer::Json,
@@ -91,11 +113,13 @@ pub async fn post(
     let body = match body {
         Ok(body) => body,
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return too_large(&headers)
+        }
+        Err(rejection) if is_body_timeout(&rejection) => {
             return request_error(
                 answer,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is larger than this server accepts (MAX_BODY_BYTES): send a \
-                 smaller query, or use variables",
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body stopped arriving: send it without pauses",
             )
         }
         Err(rejection) => {

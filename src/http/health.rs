@@ -14,19 +14,26 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// `GET /readyz`: 200 when the database answers and is migrated, else 503.
+/// How long `/readyz` may take: under the 1 s a Kubernetes probe waits by default.
+const READY_WITHIN: Duration = Duration::from_millis(800);
+
+/// `GET /readyz`: 200 when the database answers and is migrated, else 503 — within
+/// [`READY_WITHIN`], and at once while the health checks see the database down.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let ready = tokio::time::timeout(Duration::from_secs(3), state.db.is_ready())
-        .await
-        .unwrap_or(false);
-    if ready {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
+    let not_ready = |why: &str| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the database is unreachable or not migrated\n",
+            format!("not ready: {why}\n"),
         )
             .into_response()
+    };
+    if !state.db.health().is_up() {
+        return not_ready("the database is unreachable");
+    }
+    match tokio::time::timeout(READY_WITHIN, state.db.is_ready()).await {
+        Ok(true) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(false) => not_ready("the database is unreachable or not migrated"),
+        Err(_) => not_ready("the database did not answer in time"),
     }
 }
 

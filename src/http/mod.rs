@@ -1,7 +1,8 @@
 //! The HTTP server: `/graphql` (GraphQL over HTTP, subscriptions over WebSocket, and GraphiQL
 //! for browsers), GraphiQL at `/` with its assets under `/graphiql/`, the live chart at
 //! `/chart`, TradingView's UDF datafeed under `/udf/`, `/healthz`, `/readyz`, `/metrics`; plus
-//! CORS, compression, a body size limit, a request timeout, and one log line per request.
+//! CORS, compression, a body size limit, slow-client and request timeouts (`server`), and one
+//! log line per request.
 
 pub mod cache;
 mod documents;
@@ -9,10 +10,12 @@ mod graphiql;
 mod graphql;
 mod health;
 mod observe;
+mod server;
 pub mod udf;
 mod ws;
 
-use std::net::SocketAddr;
+pub use server::ClientLimits;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::timeout::TimeoutLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 use crate::api::ApiSchema;
 use crate::db::Db;
@@ -61,6 +64,8 @@ pub struct HttpOptions {
     /// For `scripts/bench-api` only: `POST /bench/fixed` answers a fixed JSON body of this many
     /// bytes from memory, through the same stack (the ceiling the load generator allows).
     pub bench_fixed_body: Option<usize>,
+    /// Slow clients' limits.
+    pub client: ClientLimits,
 }
 
 impl Default for HttpOptions {
@@ -70,6 +75,7 @@ impl Default for HttpOptions {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(30),
             bench_fixed_body: None,
+            client: ClientLimits::default(),
         }
     }
 }
@@ -117,9 +123,14 @@ pub fn router(state: AppState, opts: &HttpOptions) -> Router {
         .layer(CompressionLayer::new())
         .layer(cors(&opts.cors_origins))
         .layer(DefaultBodyLimit::max(opts.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(RequestBodyTimeoutLayer::new(opts.client.body_idle_timeout))
+        .layer(middleware::from_fn_with_state(
+            opts.max_body_bytes,
+            server::declared_size,
+        ))
+        .layer(middleware::from_fn_with_state(
             opts.request_timeout,
+            server::time_limit,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -162,20 +173,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    limits: ClientLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    // Without TCP_NODELAY, a WebSocket push written right after another (or after a ping)
-    // waits for the client's delayed ACK: 40 ms (scripts/subscriptions-check showed it).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
+    server::serve(listener, router, limits, shutdown).await
 }

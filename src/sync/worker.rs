@@ -18,6 +18,30 @@ use crate::config::DatabaseUrl;
 /// The advisory lock key: "tokenmir" in ASCII.
 pub const SYNC_LOCK_KEY: i64 = 0x746f_6b65_6e6d_6972;
 
+/// The answer of [`SyncLock::acquire`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Turn {
+    /// This process syncs.
+    Mine,
+    /// Another process holds the lock.
+    Theirs,
+    /// The lock could not be tried: the database did not answer (the reason).
+    Unreachable(String),
+}
+
+impl Turn {
+    /// What stops this process from syncing, for a log line or an error (`None`: nothing).
+    pub fn obstacle(&self) -> Option<String> {
+        match self {
+            Turn::Mine => None,
+            Turn::Theirs => Some("another process holds the sync lock on this database".to_owned()),
+            Turn::Unreachable(e) => Some(format!(
+                "the database is unreachable, so the sync lock cannot be taken: {e}"
+            )),
+        }
+    }
+}
+
 /// Who may sync: everyone on SQLite (its own file lock serializes writers), the lock holder on
 /// PostgreSQL.
 pub enum SyncLock {
@@ -43,15 +67,15 @@ impl SyncLock {
         }
     }
 
-    /// True when this process may sync now: it holds the lock (checking the connection is
-    /// still alive), or just took it.
-    pub async fn acquire(&mut self) -> bool {
+    /// Whether this process may sync now: it holds the lock (checking the connection is still
+    /// alive), or just took it; else who has it, or why it could not be tried.
+    pub async fn acquire(&mut self) -> Turn {
         let SyncLock::Postgres { url, held } = self else {
-            return true;
+            return Turn::Mine;
         };
         if let Some(conn) = held {
             if conn.ping().await.is_ok() {
-                return true;
+                return Turn::Mine;
             }
             tracing::warn!("lost the connection holding the sync lock");
             *held = None;
@@ -60,13 +84,10 @@ impl SyncLock {
             Ok(Some(conn)) => {
                 tracing::info!("took the sync lock: this process syncs");
                 *held = Some(conn);
-                true
+                Turn::Mine
             }
-            Ok(None) => false,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not try the sync lock");
-                false
-            }
+            Ok(None) => Turn::Theirs,
+            Err(e) => Turn::Unreachable(e.to_string()),
         }
     }
 
@@ -101,16 +122,19 @@ pub async fn run(
     interval: Duration,
     shutdown: CancellationToken,
 ) {
-    let mut waiting_logged = false;
+    // What kept this process from syncing last time (logged when it changes).
+    let mut last: Option<std::mem::Discriminant<Turn>> = None;
     while !shutdown.is_cancelled() {
         // Trying the lock may wait on an unreachable database: never past the shutdown signal,
         // never longer than a few seconds.
-        let may_sync = tokio::select! {
-            got = tokio::time::timeout(Duration::from_secs(10), lock.acquire()) => got.unwrap_or(false),
+        let turn = tokio::select! {
+            got = tokio::time::timeout(Duration::from_secs(10), lock.acquire()) => got.unwrap_or_else(
+                |_| Turn::Unreachable("no answer within 10 s".to_owned()),
+            ),
             _ = shutdown.cancelled() => break,
         };
-        if may_sync {
-            waiting_logged = false;
+        if turn == Turn::Mine {
+            last = None;
             let report = syncer.sync_once(&shutdown).await;
             tracing::info!(
                 rows = report.rows_changed(),
@@ -118,11 +142,18 @@ pub async fn run(
                 "sync pass done; next in {}s",
                 interval.as_secs()
             );
-        } else if !waiting_logged {
-            tracing::info!(
-                "another process holds the sync lock: serving reads, checking again every interval"
-            );
-            waiting_logged = true;
+        } else {
+            let kind = std::mem::discriminant(&turn);
+            if last != Some(kind) {
+                let why = turn.obstacle().unwrap_or_default();
+                match &turn {
+                    Turn::Unreachable(_) => {
+                        tracing::warn!("{why}; serving what is stored, trying again every interval")
+                    }
+                    _ => tracing::info!("{why}: serving reads, checking again every interval"),
+                }
+            }
+            last = Some(kind);
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

@@ -10,6 +10,7 @@ mod cli;
 mod dataset;
 mod http;
 mod live;
+mod outage;
 mod secrets;
 mod storage;
 mod subscriptions;

@@ -289,6 +289,8 @@ pub struct Proxy {
     pub addr: std::net::SocketAddr,
     cut: std::sync::Arc<std::sync::atomic::AtomicBool>,
     links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    /// Cancelled by [`Proxy::stall`].
+    stalled: tokio_util::sync::CancellationToken,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -301,15 +303,24 @@ impl Proxy {
         let cut = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> =
             Default::default();
-        let (c, l) = (cut.clone(), links.clone());
+        let stalled = tokio_util::sync::CancellationToken::new();
+        let (c, l, st) = (cut.clone(), links.clone(), stalled.clone());
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if c.load(Ordering::SeqCst) {
                     continue; // dropped: the client sees the connection close
                 }
+                let st = st.clone();
                 let link = tokio::spawn(async move {
+                    if st.is_cancelled() {
+                        // Held open, never answered.
+                        std::future::pending::<()>().await;
+                    }
                     if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                            _ = st.cancelled() => std::future::pending::<()>().await,
+                        }
                     }
                 });
                 l.lock().expect("links").push(link);
@@ -319,6 +330,7 @@ impl Proxy {
             addr,
             cut,
             links,
+            stalled,
             accept,
         }
     }
@@ -329,6 +341,12 @@ impl Proxy {
         for link in self.links.lock().expect("links").drain(..) {
             link.abort();
         }
+    }
+
+    /// Stops forwarding for good, holding every connection open: the server behind it "hangs"
+    /// (a network partition rather than a refusal).
+    pub fn stall(&self) {
+        self.stalled.cancel();
     }
 
     /// Lets connections through again.

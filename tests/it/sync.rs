@@ -10,7 +10,7 @@ use tokenmirror::config::{Endpoint, Sources, Upstream};
 use tokenmirror::db::hours::{self, Direction, HourRow};
 use tokenmirror::db::state;
 use tokenmirror::domain::{Backfill, TokenKey};
-use tokenmirror::sync::worker::SyncLock;
+use tokenmirror::sync::worker::{SyncLock, Turn};
 use tokenmirror::sync::{PassReport, RetryPolicy, SyncSettings, Syncer};
 use tokenmirror_simulator::{SimConfig, SimHandle, Simulator};
 use tokio_util::sync::CancellationToken;
@@ -449,17 +449,44 @@ async fn only_one_process_syncs_a_postgres_database() {
     let t = TestDb::postgres().await;
     let mut first = SyncLock::for_database(&t.url);
     let mut second = SyncLock::for_database(&t.url);
-    assert!(first.acquire().await);
-    assert!(first.acquire().await, "the holder keeps it");
-    assert!(!second.acquire().await, "a second process does not sync");
-    first.release().await;
-    assert!(
+    assert_eq!(first.acquire().await, Turn::Mine);
+    assert_eq!(first.acquire().await, Turn::Mine, "the holder keeps it");
+    assert_eq!(
         second.acquire().await,
+        Turn::Theirs,
+        "a second process does not sync"
+    );
+    first.release().await;
+    assert_eq!(
+        second.acquire().await,
+        Turn::Mine,
         "and takes over when the first stops"
     );
-    assert!(!first.acquire().await);
+    assert_eq!(first.acquire().await, Turn::Theirs);
     second.release().await;
     // SQLite needs no lock.
     let lite = TestDb::sqlite().await;
-    assert!(SyncLock::for_database(&lite.url).acquire().await);
+    assert_eq!(
+        SyncLock::for_database(&lite.url).acquire().await,
+        Turn::Mine
+    );
+}
+
+/// A database that does not answer is said to be unreachable, not held by another process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_database_is_not_a_held_lock() {
+    // A port nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url: tokenmirror::config::DatabaseUrl = format!("postgres://postgres@127.0.0.1:{port}/x")
+        .parse()
+        .unwrap();
+    let turn = SyncLock::for_database(&url).acquire().await;
+    assert!(matches!(turn, Turn::Unreachable(_)), "{turn:?}");
+    let why = turn.obstacle().unwrap();
+    assert!(why.starts_with("the database is unreachable"), "{why}");
+    assert!(!why.contains("another process"), "{why}");
 }
