@@ -49,6 +49,8 @@ pub struct ServerSettings {
     pub clock: Clock,
     /// How many subscriptions may be open.
     pub subscriptions: SubscriptionLimits,
+    /// The sync's `OVERLAP` (hours older than now minus it are settled).
+    pub overlap: std::time::Duration,
 }
 
 impl Default for ServerSettings {
@@ -60,13 +62,24 @@ impl Default for ServerSettings {
             cache_bytes: crate::config::DEFAULT_CACHE_BYTES,
             clock: Clock::System,
             subscriptions: SubscriptionLimits::default(),
+            overlap: std::time::Duration::from_secs(3 * 3600),
         }
     }
 }
 
-impl From<&ApiArgs> for ServerSettings {
-    fn from(a: &ApiArgs) -> Self {
-        ServerSettings {
+impl TryFrom<&ApiArgs> for ServerSettings {
+    type Error = anyhow::Error;
+
+    /// The settings of `serve`; fails when PERSISTED_QUERIES_FILE cannot be read.
+    fn try_from(a: &ApiArgs) -> anyhow::Result<Self> {
+        let persisted = match (&a.persisted_queries_file, a.persisted_only) {
+            (Some(path), true) => {
+                http::persisted::Persisted::only_from_file(path).map_err(anyhow::Error::msg)?
+            }
+            _ if a.persisted_queries == "off" => http::persisted::Persisted::off(),
+            _ => http::persisted::Persisted::automatic(),
+        };
+        Ok(ServerSettings {
             listen_addr: a.listen_addr,
             limits: Limits {
                 max_depth: a.max_depth,
@@ -78,6 +91,12 @@ impl From<&ApiArgs> for ServerSettings {
                 request_timeout: a.request_timeout,
                 bench_fixed_body: a.bench_fixed_body,
                 client: Default::default(),
+                rate_limit: a.rate_limit.map(|rate| http::ratelimit::RateLimitConfig {
+                    rate,
+                    burst: a.rate_burst,
+                    trusted_proxies: a.trusted_proxies.clone(),
+                }),
+                persisted,
             },
             cache_bytes: a.cache_bytes,
             clock: Clock::System,
@@ -85,7 +104,8 @@ impl From<&ApiArgs> for ServerSettings {
                 total: a.max_subscriptions,
                 per_connection: a.max_subscriptions_per_connection,
             },
-        }
+            overlap: ServerSettings::default().overlap,
+        })
     }
 }
 
@@ -119,7 +139,8 @@ pub async fn start_server(
         networks,
         shared.feed.clone(),
         settings.clock.clone(),
-    );
+    )
+    .with_overlap(settings.overlap);
     let schema = api::schema(
         ctx.clone(),
         settings.limits,
@@ -141,6 +162,7 @@ pub async fn start_server(
         documents: Default::default(),
         limits: settings.limits,
         shutdown: shutdown.clone(),
+        persisted: settings.http.persisted.clone(),
     };
     if !shared.db.url().is_sqlite() {
         tokio::spawn(crate::db::health::watch(

@@ -86,16 +86,16 @@ pub async fn open(args: &DbArgs) -> anyhow::Result<Db> {
 /// `tokenmirror serve`: migrations, then the API, the change feed and (unless `--no-sync`) the
 /// sync loop until a shutdown signal.
 pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
+    // Settings first: a bad PERSISTED_QUERIES_FILE stops the start before anything opens.
+    let settings = ServerSettings {
+        overlap: args.sync.overlap,
+        ..ServerSettings::try_from(&args.api)?
+    };
     let shutdown = shutdown::on_signal();
     let shared = Shared::new(open(&args.db).await?);
     let feed = app::start_feed(&shared, &args.db.database_url, shutdown.clone()).await?;
-    let server = app::start_server(
-        &shared,
-        sources.networks(),
-        &ServerSettings::from(&args.api),
-        shutdown.clone(),
-    )
-    .await?;
+    let server =
+        app::start_server(&shared, sources.networks(), &settings, shutdown.clone()).await?;
     tracing::info!(
         "tokenmirror serving on http://{0}/graphql (GraphiQL at http://{0}/)",
         server.addr

@@ -45,6 +45,7 @@ pub struct Metrics {
     feed_reconnects: Counter,
     feed_connected: Gauge,
     database_up: Gauge,
+    rate_limited: Counter,
     feed_delivery: Histogram,
     cache_lookups: Family<CacheLabels, Counter>,
     cache_evictions: Counter,
@@ -104,6 +105,12 @@ impl Default for Metrics {
         let feed_events = Counter::default();
         let feed_reconnects = Counter::default();
         let feed_connected = Gauge::default();
+        let rate_limited = Counter::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused by the per-client rate limit (RATE_LIMIT)",
+            rate_limited.clone(),
+        );
         let database_up = Gauge::default();
         database_up.set(1);
         registry.register(
@@ -162,6 +169,7 @@ impl Default for Metrics {
             feed_reconnects,
             feed_connected,
             database_up,
+            rate_limited,
             feed_delivery,
             cache_lookups,
             cache_evictions,
@@ -249,6 +257,11 @@ impl Metrics {
     }
 
     /// Records that this process hears of other processes' writes (again).
+    /// Counts a request refused by the rate limit.
+    pub fn add_rate_limited(&self) {
+        self.rate_limited.inc();
+    }
+
     /// Whether the database answers the health checks.
     pub fn set_database_up(&self, up: bool) {
         self.database_up.set(i64::from(up));

@@ -4,7 +4,7 @@
 use async_graphql::SimpleObject;
 
 use super::candles::{self, Candle, CandleRequest, Interval as Width};
-use super::context::ApiContext;
+use super::context::{ApiContext, LIVE_MAX_AGE, SETTLED_MAX_AGE};
 use super::scalars::{BigDecimal, DateTime, Interval, Order};
 use crate::domain::TokenKey;
 use crate::error::ApiError;
@@ -113,6 +113,9 @@ impl CandleArgs {
             open_ended: self.open_ended,
         };
         let out = candles::candles(api.db.read()?, &req).await?;
+        if let Some(d) = deps.filter(|d| d.wants_http_max_age()) {
+            d.http_max_age(self.http_max_age(api, key).await?);
+        }
         if let (Some(d), true) = (deps, self.open_ended) {
             // `to` is now: when the clock reaches the next bucket, the answer takes it in — if
             // the mirror knows any of its hours.
@@ -122,6 +125,31 @@ impl CandleArgs {
             }
         }
         Ok(out.candles.into_iter().map(TokenCandle::from).collect())
+    }
+}
+
+impl CandleArgs {
+    /// How long HTTP caches may keep these candles: a day when every bucket asked for lies
+    /// between the token's covered-from hour (older hours may still be backfilled) and now
+    /// minus the sync's overlap (newer ones may still be rewritten), else a few seconds.
+    async fn http_max_age(&self, api: &ApiContext, key: &TokenKey) -> Result<u64, ApiError> {
+        if self.open_ended || self.to <= self.from {
+            return Ok(LIVE_MAX_AGE);
+        }
+        let iv = self.interval;
+        let first = iv.start(iv.index(self.from));
+        let end = iv.start(iv.index(self.to - 1) + 1);
+        let settled_until = self.now - i64::try_from(api.overlap.as_secs()).unwrap_or(i64::MAX);
+        if end > settled_until {
+            return Ok(LIVE_MAX_AGE);
+        }
+        let state =
+            crate::db::state::sync_state(api.db.read()?, &key.network, &key.address).await?;
+        let covered = state.and_then(|s| s.covered_from);
+        Ok(match covered {
+            Some(c) if first >= c => SETTLED_MAX_AGE,
+            _ => LIVE_MAX_AGE,
+        })
     }
 }
 

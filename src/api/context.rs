@@ -24,6 +24,9 @@ pub struct ApiContext {
     pub clock: Clock,
     /// The change feed (subscriptions listen to it; answers are checked against it).
     pub feed: Feed,
+    /// The sync's `OVERLAP`: hours older than now minus it are never fetched again (what HTTP
+    /// caches may keep for long).
+    pub overlap: std::time::Duration,
 }
 
 impl ApiContext {
@@ -35,7 +38,14 @@ impl ApiContext {
             known: Arc::default(),
             clock,
             feed,
+            overlap: std::time::Duration::from_secs(3 * 3600),
         }
+    }
+
+    /// The same, with the sync's `OVERLAP`.
+    pub fn with_overlap(mut self, overlap: std::time::Duration) -> ApiContext {
+        self.overlap = overlap;
+        self
     }
 
     /// Checks `network` (or picks the default).
@@ -92,13 +102,18 @@ impl ApiContext {
             return Ok(true);
         }
         // Not yet known: the answer ("not in the mirror") holds until its metadata arrives.
-        record(deps, DepKey::Metadata(key.clone()));
+        if let Some(d) = deps {
+            d.read(&DepKey::Metadata(key.clone()));
+        }
         let found =
             crate::db::tokens::is_known(self.db.read()?, &key.network, &key.address).await?;
         if found {
+            // For good: a token never leaves the mirror.
             if let Ok(mut k) = self.known.write() {
                 k.insert(key.clone());
             }
+        } else if let Some(d) = deps {
+            d.http_max_age(LIVE_MAX_AGE);
         }
         Ok(found)
     }
@@ -119,9 +134,20 @@ pub fn deps<'a>(ctx: &async_graphql::Context<'a>) -> Option<&'a Deps> {
     ctx.data_opt::<Deps>()
 }
 
-/// Records that the answer reads `key` (when it is being recorded).
+/// How long HTTP caches may keep an answer that reads something live (metadata, the token
+/// list, sync status, hours the sync may still rewrite): a few seconds.
+pub const LIVE_MAX_AGE: u64 = 5;
+/// How long HTTP caches may keep an answer that reads only settled hours: a day.
+pub const SETTLED_MAX_AGE: u64 = 86_400;
+
+/// Records that the answer reads `key` (when it is being recorded). Only candles of settled
+/// hours may stay in HTTP caches long (see [`crate::api::candle_args`]); anything else read
+/// keeps an answer there for [`LIVE_MAX_AGE`].
 pub fn record(deps: Option<&Deps>, key: DepKey) {
     if let Some(d) = deps {
         d.read(&key);
+        if !matches!(key, DepKey::Hours(_)) {
+            d.http_max_age(LIVE_MAX_AGE);
+        }
     }
 }

@@ -42,7 +42,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations, then serve the GraphQL API and run the sync loop in one process.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the built-in simulated upstream and `serve` against it on tokenmirror-demo.db; no
     /// network needed.
     Demo(DemoArgs),
@@ -178,6 +178,26 @@ pub struct ApiArgs {
     /// Most subscriptions open at once on one WebSocket connection.
     #[arg(long, env = "MAX_SUBSCRIPTIONS_PER_CONNECTION", default_value_t = 100, value_parser = at_least_one)]
     pub max_subscriptions_per_connection: usize,
+    /// Requests per client (IP address) allowed, e.g. `50/s`, `600/m`; off when unset.
+    #[arg(long, env = "RATE_LIMIT")]
+    pub rate_limit: Option<crate::http::ratelimit::Rate>,
+    /// Requests a client may send at once after a pause (default: the rate's count).
+    #[arg(long, env = "RATE_BURST", requires = "rate_limit")]
+    pub rate_burst: Option<std::num::NonZeroU32>,
+    /// Proxies (addresses or CIDR ranges, comma-separated) whose X-Forwarded-For names the
+    /// client for the rate limit.
+    #[arg(long, env = "TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Automatic persisted queries (Apollo's protocol): `auto` (on) or `off`.
+    #[arg(long, env = "PERSISTED_QUERIES", default_value = "auto", value_parser = ["auto", "off"])]
+    pub persisted_queries: String,
+    /// Run only the operations of PERSISTED_QUERIES_FILE (an allow-list for production).
+    #[arg(long, env = "PERSISTED_ONLY", default_value_t = false, action = clap::ArgAction::Set, requires = "persisted_queries_file")]
+    pub persisted_only: bool,
+    /// An Apollo persisted-query manifest (JSON), read at start: the operations PERSISTED_ONLY
+    /// allows.
+    #[arg(long, env = "PERSISTED_QUERIES_FILE")]
+    pub persisted_queries_file: Option<std::path::PathBuf>,
     /// For `scripts/bench-api`: serve `POST /bench/fixed`, a fixed body of this many bytes.
     #[arg(long, hide = true)]
     pub bench_fixed_body: Option<usize>,

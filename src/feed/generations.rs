@@ -73,6 +73,10 @@ struct DepsInner {
     expires_at: Option<i64>,
     /// It read something that no key covers: never cache it.
     uncacheable: bool,
+    /// The answer goes to HTTP caches (a GET): resolvers say how long it may be kept there.
+    for_http: bool,
+    /// The least of what resolvers said, in seconds.
+    http_max_age: Option<u64>,
 }
 
 /// A finished answer's dependencies, to check its freshness later.
@@ -83,6 +87,8 @@ pub struct Snapshot {
     /// Unix seconds when the answer would change by the clock alone.
     pub expires_at: Option<i64>,
     pub uncacheable: bool,
+    /// How long HTTP caches may keep it, in seconds, as far as its resolvers said.
+    pub http_max_age: Option<u64>,
 }
 
 impl Deps {
@@ -123,6 +129,25 @@ impl Deps {
         }
     }
 
+    /// Marks the answer as going to HTTP caches, which no change-feed event reaches.
+    pub fn for_http_caches(&self) {
+        if let Ok(mut d) = self.inner.lock() {
+            d.for_http = true;
+        }
+    }
+
+    /// Whether resolvers should say how long HTTP caches may keep the answer.
+    pub fn wants_http_max_age(&self) -> bool {
+        self.inner.lock().is_ok_and(|d| d.for_http)
+    }
+
+    /// Records that HTTP caches may keep the answer at most `seconds`.
+    pub fn http_max_age(&self, seconds: u64) {
+        if let Ok(mut d) = self.inner.lock() {
+            d.http_max_age = Some(d.http_max_age.map_or(seconds, |s| s.min(seconds)));
+        }
+    }
+
     /// What was recorded.
     pub fn snapshot(&self) -> Snapshot {
         match self.inner.lock() {
@@ -131,6 +156,7 @@ impl Deps {
                 read: d.read.clone(),
                 expires_at: d.expires_at,
                 uncacheable: d.uncacheable,
+                http_max_age: d.http_max_age,
             },
             Err(_) => Snapshot {
                 uncacheable: true,

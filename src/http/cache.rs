@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 
@@ -24,6 +24,8 @@ pub struct Answer {
     pub status: StatusCode,
     pub content_type: &'static str,
     pub body: Bytes,
+    /// What a GET answer tells HTTP caches.
+    pub cache_control: HeaderValue,
     deps: Snapshot,
 }
 
@@ -93,6 +95,7 @@ impl ResponseCache {
         status: StatusCode,
         content_type: &'static str,
         body: Bytes,
+        cache_control: HeaderValue,
         deps: &Deps,
     ) {
         let Some(entries) = &self.entries else {
@@ -106,6 +109,7 @@ impl ResponseCache {
             status,
             content_type,
             body,
+            cache_control,
             deps,
         };
         entries.insert(key, Arc::new(answer));
@@ -288,7 +292,14 @@ mod tests {
         for i in 0..100_000 {
             let deps = cache.record();
             let k = key("json", None, "{}", &format!("{{ q{i} }}"));
-            cache.put(k, StatusCode::OK, "json", body.clone(), &deps);
+            cache.put(
+                k,
+                StatusCode::OK,
+                "json",
+                body.clone(),
+                HeaderValue::from_static("no-store"),
+                &deps,
+            );
         }
         let (bytes, entries) = cache.settle();
         assert!(bytes <= bound, "{bytes} bytes in {entries} entries");

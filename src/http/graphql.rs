@@ -16,9 +16,12 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Map, Value};
 
+use super::persisted::{Persisted, Refusal};
 use super::{cache, AppState};
 use crate::api::codes;
+use crate::api::context::LIVE_MAX_AGE;
 use crate::error::{code, request_error_body};
+use crate::feed::Deps;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json; charset=utf-8";
 const JSON: &str = "application/json; charset=utf-8";
@@ -163,9 +166,9 @@ pub async fn post(
             "the request body must be a JSON object with a \"query\" string",
         );
     };
-    match request_from(params) {
-        Ok(parsed) => execute(&state, answer, parsed).await,
-        Err(msg) => request_error(answer, StatusCode::BAD_REQUEST, &msg),
+    match request_from(params, &state.persisted) {
+        Ok(parsed) => execute(&state, answer, parsed, false).await,
+        Err(r) => refused(answer, r),
     }
 }
 
@@ -179,16 +182,21 @@ struct Borrowed<'a> {
     operation_name: Option<std::borrow::Cow<'a, str>>,
     #[serde(borrow, default)]
     variables: Option<&'a serde_json::value::RawValue>,
+    #[serde(borrow, default)]
+    extensions: Option<&'a serde_json::value::RawValue>,
 }
 
 /// The cached answer to a POST body, if one is fresh: the hot path, which reads the body once
 /// and allocates little. Anything unusual (a body that does not parse this way, variables that
 /// are not an object) goes the full way, which also gives the precise error.
 fn cached(state: &AppState, answer: Answer, body: &[u8]) -> Option<Response> {
-    if !state.cache.enabled() {
+    if !state.cache.enabled() || state.persisted.is_allow_list() {
         return None;
     }
     let b: Borrowed<'_> = serde_json::from_slice(body).ok()?;
+    if b.extensions.is_some_and(|e| e.get() != "null") {
+        return None; // persisted queries: checked the full way
+    }
     let variables = match b.variables {
         None => String::new(),
         Some(raw) if raw.get() == "null" => String::new(),
@@ -211,6 +219,7 @@ fn cached(state: &AppState, answer: Answer, body: &[u8]) -> Option<Response> {
         hit.body.clone(),
         position,
         true,
+        None,
     ))
 }
 
@@ -247,56 +256,87 @@ struct Parsed {
     variables: String,
 }
 
-/// Reads `query`, `operationName`, `variables` and `extensions` from the request parameters.
-fn request_from(mut params: Map<String, Value>) -> Result<Parsed, String> {
+/// Reads `query`, `operationName`, `variables` and `extensions` from the request parameters;
+/// the document is the `query`, or the persisted one `extensions.persistedQuery` names.
+fn request_from(mut params: Map<String, Value>, persisted: &Persisted) -> Result<Parsed, Refusal> {
+    let bad = |msg: String| Refusal {
+        code: code::BAD_REQUEST,
+        message: msg,
+    };
     let query = match params.remove("query") {
-        Some(Value::String(q)) => q,
+        Some(Value::String(q)) => Some(q),
+        None | Some(Value::Null) => None,
         Some(other) => {
-            return Err(format!(
+            return Err(bad(format!(
                 "\"query\" must be a string, not {}",
                 json_type(&other)
-            ))
+            )))
         }
-        None => return Err("the \"query\" parameter is missing".to_owned()),
     };
-    let mut req = async_graphql::Request::new(query);
-    let mut variables = String::new();
-    match params.remove("operationName") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(name)) => req = req.operation_name(name),
+    let operation_name = match params.remove("operationName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(name)) => Some(name),
         Some(other) => {
-            return Err(format!(
+            return Err(bad(format!(
                 "\"operationName\" must be a string or null, not {}",
                 json_type(&other)
-            ))
+            )))
         }
-    }
-    match params.remove("variables") {
-        None | Some(Value::Null) => {}
+    };
+    let (variables, vars_json) = match params.remove("variables") {
+        None | Some(Value::Null) => (None, String::new()),
         Some(v @ Value::Object(_)) => {
-            variables = v.to_string();
-            req = req.variables(async_graphql::Variables::from_json(v));
+            let text = v.to_string();
+            (Some(async_graphql::Variables::from_json(v)), text)
         }
         Some(other) => {
-            return Err(format!(
+            return Err(bad(format!(
                 "\"variables\" must be an object or null, not {}",
                 json_type(&other)
-            ))
+            )))
         }
-    }
-    match params.remove("extensions") {
-        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+    };
+    let extensions = match params.remove("extensions") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v),
         Some(other) => {
-            return Err(format!(
+            return Err(bad(format!(
                 "\"extensions\" must be an object or null, not {}",
                 json_type(&other)
-            ))
+            )))
         }
+    };
+    let mut req = async_graphql::Request::new(persisted.resolve(query, extensions.as_ref())?);
+    if let Some(name) = operation_name {
+        req = req.operation_name(name);
+    }
+    if let Some(v) = variables {
+        req = req.variables(v);
     }
     Ok(Parsed {
         request: req,
-        variables,
+        variables: vars_json,
     })
+}
+
+/// The answer to a request whose document could not be had (see [`Persisted`]): HTTP 200 for
+/// "not found" and "not supported", steps of the protocol the client answers by sending the
+/// document, else 400; never cached by anyone.
+fn refused(answer: Answer, r: Refusal) -> Response {
+    let status = if r.is_protocol_step() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    let mut resp = (
+        status,
+        [(header::CONTENT_TYPE, answer.content_type())],
+        request_error_body(&r.message, r.code),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 fn json_type(v: &Value) -> &'static str {
@@ -332,15 +372,15 @@ pub async fn get(state: AppState, headers: &HeaderMap, raw: Option<String>) -> R
         };
         params.insert(k.into_owned(), value);
     }
-    let mut parsed = match request_from(params) {
+    let mut parsed = match request_from(params, &state.persisted) {
         Ok(r) => r,
-        Err(msg) => return request_error(answer, StatusCode::BAD_REQUEST, &msg),
+        Err(r) => return refused(answer, r),
     };
     state.documents.prepare(&mut parsed.request);
     if operation_type(&mut parsed.request) == Some(OperationType::Mutation) {
         return not_allowed(answer, "mutations are not allowed over GET: use POST");
     }
-    execute(&state, answer, parsed).await
+    execute(&state, answer, parsed, true).await
 }
 
 /// The type of the operation the request selects, if its document parses and names one. Parses
@@ -352,8 +392,9 @@ fn operation_type(req: &mut async_graphql::Request) -> Option<OperationType> {
 }
 
 /// Answers a request: from the response cache when a fresh answer is kept, else by executing
-/// it (and keeping the answer when it may be reused).
-async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
+/// it (and keeping the answer when it may be reused). A GET answer also tells HTTP caches how
+/// long to keep it (`Cache-Control`; see [`cache_control`]).
+async fn execute(state: &AppState, answer: Answer, parsed: Parsed, get: bool) -> Response {
     let Parsed {
         mut request,
         variables,
@@ -378,6 +419,7 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
             hit.body.clone(),
             position,
             true,
+            get.then_some(&hit.cache_control),
         );
     }
     state.documents.prepare(&mut request);
@@ -389,7 +431,11 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
              graphql-ws); GET and POST run queries",
         );
     }
-    let deps = key.as_ref().map(|_| cache.record());
+    // Recorded to keep the answer, and for a GET to learn how long HTTP caches may keep it.
+    let deps = (key.is_some() || get).then(|| cache.record());
+    if let (true, Some(d)) = (get, &deps) {
+        d.for_http_caches();
+    }
     let resp = match request.parsed_query() {
         // The document does not parse: answered here, without parsing it again.
         Err(e) => {
@@ -429,27 +475,61 @@ async fn execute(state: &AppState, answer: Answer, parsed: Parsed) -> Response {
         })
     };
     let body = Bytes::from(body);
-    if let (Some(key), Some(deps)) = (key, deps) {
+    let control = cache_control(&resp, deps.as_ref());
+    if let (Some(key), Some(deps)) = (key, &deps) {
         // A server error (the database is down…) is never kept: the next request tries again.
         let server_error = resp.errors.iter().any(|e| {
             e.extensions.as_ref().and_then(|x| x.get("code"))
                 == Some(&async_graphql::Value::from(code::INTERNAL_SERVER_ERROR))
         });
         if !server_error {
-            cache.put(key, status, answer.content_type(), body.clone(), &deps);
+            let control = control.clone();
+            cache.put(
+                key,
+                status,
+                answer.content_type(),
+                body.clone(),
+                control,
+                deps,
+            );
         }
     }
-    respond(status, answer.content_type(), body, position, false)
+    respond(
+        status,
+        answer.content_type(),
+        body,
+        position,
+        false,
+        get.then_some(&control),
+    )
+}
+
+/// What HTTP caches (a CDN, a browser) are told about a GET answer, which no change-feed event
+/// reaches: an answer with errors is not kept (`no-store`); one whose every part is settled
+/// (candles of hours the sync never rewrites, see `api::candle_args`) for a day; anything else
+/// for a few seconds.
+fn cache_control(resp: &async_graphql::Response, deps: Option<&Deps>) -> HeaderValue {
+    if !resp.errors.is_empty() {
+        return HeaderValue::from_static("no-store");
+    }
+    let max_age = deps
+        .and_then(|d| d.snapshot().http_max_age)
+        .unwrap_or(LIVE_MAX_AGE);
+    HeaderValue::from_str(&format!("public, max-age={max_age}"))
+        .unwrap_or(HeaderValue::from_static("no-store"))
 }
 
 /// An answer with the cache's headers: `x-cache` says whether it was kept, `x-feed-position`
 /// the change-feed position it is the answer as of (every committed write up to it is in it).
+/// With `cache_control` (a GET answer), it also says how HTTP caches may keep it, and that the
+/// same URL answers differently by `Accept` (the media type) and `Accept-Encoding`.
 fn respond(
     status: StatusCode,
     content_type: &'static str,
     body: Bytes,
     position: i64,
     hit: bool,
+    cache_control: Option<&HeaderValue>,
 ) -> Response {
     let mut resp = (status, [(header::CONTENT_TYPE, content_type)], body).into_response();
     let headers = resp.headers_mut();
@@ -458,6 +538,13 @@ fn respond(
         HeaderValue::from_static(if hit { "hit" } else { "miss" }),
     );
     headers.insert("x-feed-position", HeaderValue::from(position));
+    if let Some(control) = cache_control {
+        headers.insert(header::CACHE_CONTROL, control.clone());
+        headers.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept, Accept-Encoding"),
+        );
+    }
     resp
 }
 

@@ -10,6 +10,8 @@ mod graphiql;
 mod graphql;
 mod health;
 mod observe;
+pub mod persisted;
+pub mod ratelimit;
 mod server;
 pub mod udf;
 mod ws;
@@ -52,6 +54,8 @@ pub struct AppState {
     pub limits: crate::api::Limits,
     /// Cancelled when the server stops (WebSocket connections close then).
     pub shutdown: CancellationToken,
+    /// Persisted queries.
+    pub persisted: persisted::Persisted,
 }
 
 /// HTTP limits and CORS.
@@ -66,6 +70,10 @@ pub struct HttpOptions {
     pub bench_fixed_body: Option<usize>,
     /// Slow clients' limits.
     pub client: ClientLimits,
+    /// The per-client rate limit, if any.
+    pub rate_limit: Option<ratelimit::RateLimitConfig>,
+    /// Persisted queries.
+    pub persisted: persisted::Persisted,
 }
 
 impl Default for HttpOptions {
@@ -76,6 +84,8 @@ impl Default for HttpOptions {
             request_timeout: Duration::from_secs(30),
             bench_fixed_body: None,
             client: ClientLimits::default(),
+            rate_limit: None,
+            persisted: persisted::Persisted::default(),
         }
     }
 }
@@ -100,21 +110,29 @@ pub fn router(state: AppState, opts: &HttpOptions) -> Router {
             }),
         );
     }
-    router
-        .route("/", get(graphiql::page))
+    // What clients ask for, rate-limited when a limit is set (not the health endpoints).
+    let mut api = Router::new()
         .route(
             "/graphql",
             get(graphql::get_or_page)
                 .post(graphql::post)
                 .fallback(graphql::method_not_allowed),
         )
-        .route("/graphiql/{file}", get(graphiql::asset))
-        .route("/chart", get(graphiql::chart))
         .route("/udf/config", get(udf::config))
         .route("/udf/symbols", get(udf::symbols))
         .route("/udf/search", get(udf::search))
         .route("/udf/history", get(udf::history))
-        .route("/udf/time", get(udf::time))
+        .route("/udf/time", get(udf::time));
+    if let Some(config) = &opts.rate_limit {
+        let limiter = ratelimit::Limiter::new(config.clone(), state.metrics.clone());
+        limiter.forget_idle_clients();
+        api = api.route_layer(middleware::from_fn_with_state(limiter, ratelimit::limit));
+    }
+    router
+        .merge(api)
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
+        .route("/chart", get(graphiql::chart))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

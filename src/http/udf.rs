@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
@@ -257,9 +257,14 @@ where
     };
     let body = Bytes::from(body);
     if let (Some(deps), true) = (deps, keep) {
-        state
-            .cache
-            .put(key, StatusCode::OK, JSON, body.clone(), &deps);
+        state.cache.put(
+            key,
+            StatusCode::OK,
+            JSON,
+            body.clone(),
+            HeaderValue::from_static("no-cache"),
+            &deps,
+        );
     }
     let mut resp = ([(header::CONTENT_TYPE, JSON)], body).into_response();
     resp.headers_mut()

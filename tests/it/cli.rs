@@ -87,6 +87,12 @@ fn help_lists_every_option_with_its_environment_variable() {
         "CACHE_BYTES",
         "SYNC",
         "SYNC_CONCURRENCY",
+        "RATE_LIMIT",
+        "RATE_BURST",
+        "TRUSTED_PROXIES",
+        "PERSISTED_QUERIES",
+        "PERSISTED_ONLY",
+        "PERSISTED_QUERIES_FILE",
         "LOG_FORMAT",
         "LOG_LEVEL",
     ] {
@@ -112,6 +118,38 @@ fn help_lists_every_option_with_its_environment_variable() {
             simulate.contains(flag),
             "{flag} missing from simulate --help"
         );
+    }
+}
+
+/// Protection settings that cannot work are refused at start, saying what to write.
+#[test]
+fn bad_protection_settings_are_refused_at_start() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["serve", "--rate-limit", "5/day"], "e.g. 50/s"),
+        (
+            &["serve", "--rate-limit", "5/s", "--trusted-proxies", "proxy"],
+            "--trusted-proxies",
+        ),
+        (
+            &["serve", "--persisted-only", "true"],
+            "--persisted-queries-file",
+        ),
+        (
+            &[
+                "serve",
+                "--persisted-only",
+                "true",
+                "--persisted-queries-file",
+                "/nonexistent/pq.json",
+            ],
+            "cannot read PERSISTED_QUERIES_FILE",
+        ),
+    ];
+    for (args, says) in cases {
+        let out = tokenmirror(args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(err.contains(says), "{args:?}: {err}");
     }
 }
 

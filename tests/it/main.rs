@@ -11,6 +11,7 @@ mod dataset;
 mod http;
 mod live;
 mod outage;
+mod protect;
 mod secrets;
 mod storage;
 mod subscriptions;
