@@ -92,7 +92,27 @@ pub async fn serve(args: &ServeArgs, sources: Sources) -> anyhow::Result<()> {
         ..ServerSettings::try_from(&args.api)?
     };
     let shutdown = shutdown::on_signal();
-    let shared = Shared::new(open(&args.db).await?);
+    let mut shared = Shared::new(open(&args.db).await?);
+    if !args.database_read_urls.is_empty() {
+        if args.db.database_url.is_sqlite() {
+            anyhow::bail!("DATABASE_READ_URLS needs DATABASE_URL on PostgreSQL (standbys replicate a PostgreSQL primary)");
+        }
+        let replicas = crate::db::replicas::Replicas::connect(
+            shared.db.conn().clone(),
+            &args.database_read_urls,
+            args.max_replica_lag,
+            shared.metrics.clone(),
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        tokio::spawn(replicas.clone().watch(shutdown.clone()));
+        shared.feed.follow_with(replicas.clone());
+        shared.db = shared.db.clone().with_replicas(replicas);
+        tracing::info!(
+            standbys = args.database_read_urls.len(),
+            "API reads go to standbys that have replayed every write the change feed reported"
+        );
+    }
     let feed = app::start_feed(&shared, &args.db.database_url, shutdown.clone()).await?;
     let server =
         app::start_server(&shared, sources.networks(), &settings, shutdown.clone()).await?;

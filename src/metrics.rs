@@ -25,6 +25,11 @@ struct NetworkLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StandbyLabels {
+    standby: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     network: String,
     kind: String,
@@ -46,6 +51,10 @@ pub struct Metrics {
     feed_connected: Gauge,
     database_up: Gauge,
     rate_limited: Counter,
+    replica_up: Family<StandbyLabels, Gauge>,
+    replica_lag: Family<StandbyLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    replica_reads: Family<StandbyLabels, Counter>,
+    replica_fallbacks: Counter,
     feed_delivery: Histogram,
     cache_lookups: Family<CacheLabels, Counter>,
     cache_evictions: Counter,
@@ -105,6 +114,31 @@ impl Default for Metrics {
         let feed_events = Counter::default();
         let feed_reconnects = Counter::default();
         let feed_connected = Gauge::default();
+        let replica_up = Family::<StandbyLabels, Gauge>::default();
+        let replica_lag =
+            Family::<StandbyLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        let replica_reads = Family::<StandbyLabels, Counter>::default();
+        let replica_fallbacks = Counter::default();
+        registry.register(
+            "replica_up",
+            "1 while a standby of DATABASE_READ_URLS answers its replay-position checks",
+            replica_up.clone(),
+        );
+        registry.register(
+            "replica_lag_seconds",
+            "Age of the oldest change-feed event a standby has not replayed (0: caught up)",
+            replica_lag.clone(),
+        );
+        registry.register(
+            "replica_reads",
+            "API reads by where they ran (a standby, or primary)",
+            replica_reads.clone(),
+        );
+        registry.register(
+            "replica_fallbacks",
+            "Reads a standby could not answer (recovery conflict, lost connection), run again on the primary",
+            replica_fallbacks.clone(),
+        );
         let rate_limited = Counter::default();
         registry.register(
             "rate_limited",
@@ -170,6 +204,10 @@ impl Default for Metrics {
             feed_connected,
             database_up,
             rate_limited,
+            replica_up,
+            replica_lag,
+            replica_reads,
+            replica_fallbacks,
             feed_delivery,
             cache_lookups,
             cache_evictions,
@@ -257,6 +295,31 @@ impl Metrics {
     }
 
     /// Records that this process hears of other processes' writes (again).
+    /// A standby's state after a check.
+    pub fn set_replica(&self, standby: &str, up: bool, lag: std::time::Duration) {
+        let labels = StandbyLabels {
+            standby: standby.to_owned(),
+        };
+        self.replica_up.get_or_create(&labels).set(i64::from(up));
+        self.replica_lag
+            .get_or_create(&labels)
+            .set(lag.as_secs_f64());
+    }
+
+    /// Counts a read run on `standby` (or "primary").
+    pub fn replica_read(&self, standby: &str) {
+        self.replica_reads
+            .get_or_create(&StandbyLabels {
+                standby: standby.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Counts a read a standby could not answer.
+    pub fn replica_fallback(&self) {
+        self.replica_fallbacks.inc();
+    }
+
     /// Counts a request refused by the rate limit.
     pub fn add_rate_limited(&self) {
         self.rate_limited.inc();

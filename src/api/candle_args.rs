@@ -112,7 +112,7 @@ impl CandleArgs {
             limit: self.limit,
             open_ended: self.open_ended,
         };
-        let out = candles::candles(api.db.read()?, &req).await?;
+        let out = candles::candles(&api.db.read()?, &req).await?;
         if let Some(d) = deps.filter(|d| d.wants_http_max_age()) {
             d.http_max_age(self.http_max_age(api, key).await?);
         }
@@ -144,7 +144,7 @@ impl CandleArgs {
             return Ok(LIVE_MAX_AGE);
         }
         let state =
-            crate::db::state::sync_state(api.db.read()?, &key.network, &key.address).await?;
+            crate::db::state::sync_state(&api.db.read()?, &key.network, &key.address).await?;
         let covered = state.and_then(|s| s.covered_from);
         Ok(match covered {
             Some(c) if first >= c => SETTLED_MAX_AGE,

@@ -64,7 +64,7 @@ impl ApiContext {
             Some(n) => {
                 // A network no longer configured still has its data served.
                 record(deps, DepKey::TokenList);
-                let stored = crate::db::tokens::networks(self.db.read()?).await?;
+                let stored = crate::db::tokens::networks(&self.db.read()?).await?;
                 if stored.contains(&n) {
                     Ok(n)
                 } else {
@@ -106,7 +106,7 @@ impl ApiContext {
             d.read(&DepKey::Metadata(key.clone()));
         }
         let found =
-            crate::db::tokens::is_known(self.db.read()?, &key.network, &key.address).await?;
+            crate::db::tokens::is_known(&self.db.read()?, &key.network, &key.address).await?;
         if found {
             // For good: a token never leaves the mirror.
             if let Ok(mut k) = self.known.write() {

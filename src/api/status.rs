@@ -29,7 +29,7 @@ pub async fn sync_status(
     deps: Option<&Deps>,
 ) -> Result<Vec<SyncStatus>, ApiError> {
     record(deps, DepKey::Status);
-    let conn = api.db.read()?;
+    let conn = &api.db.read()?;
     let tracked = tokens::tracked(conn).await.map_err(ApiError::from)?;
     let states = state::all_sync_states(conn).await.map_err(ApiError::from)?;
     let metas = state::all_upstream_meta(conn)

@@ -55,7 +55,7 @@ impl TokenQuery {
             None => None,
         };
         record(deps, DepKey::TokenList);
-        let all = crate::db::tokens::list_metadata(api.db.read()?, network.as_deref())
+        let all = crate::db::tokens::list_metadata(&api.db.read()?, network.as_deref())
             .await
             .map_err(ApiError::from)?;
         Ok(all.into_iter().map(TokenMetadata).collect())
@@ -252,7 +252,7 @@ impl Loader<TokenKey> for MetadataLoader {
             .iter()
             .map(|k| (k.network.clone(), k.address.clone()))
             .collect();
-        let rows = crate::db::tokens::metadata_many(self.0.read()?, &pairs)
+        let rows = crate::db::tokens::metadata_many(&self.0.read()?, &pairs)
             .await
             .map_err(std::sync::Arc::new)?;
         Ok(rows

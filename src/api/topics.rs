@@ -121,7 +121,7 @@ async fn newest_from(db: &Db, key: &TopicKey, from: i64) -> Result<Vec<Candle>, 
         limit: if descending { 1 } else { MAX_NEW_BUCKETS },
         open_ended: false,
     };
-    let mut out = candles::candles(db.read()?, &req).await?.candles;
+    let mut out = candles::candles(&db.read()?, &req).await?.candles;
     if descending {
         out.reverse();
     }

@@ -220,6 +220,20 @@ pub struct ServeArgs {
     pub sync_enabled: bool,
     #[command(flatten)]
     pub db: DbArgs,
+    /// PostgreSQL standbys of DATABASE_URL for the API's reads, comma-separated (the sync and
+    /// the change feed stay on DATABASE_URL).
+    #[arg(
+        long,
+        env = "DATABASE_READ_URLS",
+        value_delimiter = ',',
+        hide_env_values = true,
+        value_parser = NoEcho::<DatabaseUrl>::new()
+    )]
+    pub database_read_urls: Vec<DatabaseUrl>,
+    /// A standby further behind the change feed than this leaves the rotation until it
+    /// catches up.
+    #[arg(long, env = "MAX_REPLICA_LAG", default_value = "30s", value_parser = parse_positive_duration)]
+    pub max_replica_lag: Duration,
     #[command(flatten)]
     pub upstream: UpstreamArgs,
     #[command(flatten)]

@@ -14,6 +14,7 @@ pub mod days;
 pub mod entity;
 pub mod health;
 pub mod hours;
+pub mod replicas;
 mod sql;
 pub mod state;
 pub mod tokens;
@@ -54,6 +55,8 @@ pub struct Db {
     url: DatabaseUrl,
     /// Whether the database answers (see [`health`]).
     health: health::Health,
+    /// Standbys for the API's reads, if any.
+    replicas: Option<replicas::Replicas>,
     /// SQLite: whose turn it is to write (see [`WriteTx`]).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// SQLite: the WAL checkpoints after writes.
@@ -99,6 +102,7 @@ impl Db {
             conn,
             url: url.clone(),
             health: health::Health::default(),
+            replicas: None,
             writer: Arc::default(),
         })
     }
@@ -108,11 +112,26 @@ impl Db {
         &self.conn
     }
 
-    /// The pool, for the reads of a request: an error at once while the database is known to
-    /// be down ([`health`]).
-    pub fn read(&self) -> Result<&DatabaseConnection, DbErr> {
+    /// Where a read of a request that starts now runs: a standby that has replayed every
+    /// write the change feed reported, or the primary ([`replicas`]); an error at once while
+    /// the database is known to be down ([`health`]).
+    pub fn read(&self) -> Result<replicas::ReadConn<'_>, DbErr> {
         self.health.check()?;
-        Ok(&self.conn)
+        Ok(match &self.replicas {
+            Some(r) => r.reader(&self.conn),
+            None => replicas::ReadConn::Primary(&self.conn),
+        })
+    }
+
+    /// The same database, with standbys for the API's reads.
+    pub fn with_replicas(mut self, replicas: replicas::Replicas) -> Db {
+        self.replicas = Some(replicas);
+        self
+    }
+
+    /// The standbys, if any.
+    pub fn replicas(&self) -> Option<&replicas::Replicas> {
+        self.replicas.as_ref()
     }
 
     /// Whether the database answers, as last seen.

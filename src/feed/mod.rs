@@ -58,6 +58,9 @@ struct Inner {
     position: AtomicI64,
     events: broadcast::Sender<Arc<Event>>,
     metrics: Arc<Metrics>,
+    /// Standbys serving this process's reads: told the primary's position before each event
+    /// is applied (see [`crate::db::replicas`]).
+    replicas: std::sync::OnceLock<crate::db::replicas::Replicas>,
 }
 
 impl Feed {
@@ -70,8 +73,28 @@ impl Feed {
                 position: AtomicI64::new(0),
                 events,
                 metrics,
+                replicas: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Standbys whose reads must follow this feed (set once, at start).
+    pub fn follow_with(&self, replicas: crate::db::replicas::Replicas) {
+        let _ = self.inner.replicas.set(replicas);
+    }
+
+    /// Before an event is applied: standbys must replay the primary's current position before
+    /// they serve reads again.
+    async fn caught_up(&self) {
+        if let Some(r) = self.inner.replicas.get() {
+            r.note_event().await;
+        }
+    }
+
+    /// This process hears of every write again (its `LISTEN` began): standbys serve reads once
+    /// they reach the primary's position now.
+    pub async fn listening(&self) {
+        self.caught_up().await;
     }
 
     /// This process's id in `change_log.origin`.
@@ -117,6 +140,7 @@ impl Feed {
         let seq = log::append(&tx, &record).await?;
         self.invalidate(&change);
         tx.commit().await?;
+        self.caught_up().await;
         self.apply(Event {
             seq,
             change,
@@ -165,10 +189,11 @@ impl Feed {
 
     /// Applies an event read from the log or a notification; one this process wrote was
     /// applied at its commit, so only the position moves.
-    pub fn deliver(&self, event: Event, origin: &str) {
+    pub async fn deliver(&self, event: Event, origin: &str) {
         if origin == self.origin() {
             self.inner.position.fetch_max(event.seq, Ordering::SeqCst);
         } else {
+            self.caught_up().await;
             self.apply(event);
         }
     }
@@ -186,6 +211,10 @@ impl Feed {
     /// Everything may have changed (a reader lost track of the feed): `why` is logged.
     pub fn everything(&self, why: &str) {
         tracing::info!(reason = why, "treating everything as changed");
+        // Until this process hears of writes again, standbys may be behind unnoticed.
+        if let Some(r) = self.inner.replicas.get() {
+            r.to_primary();
+        }
         self.apply(Event {
             seq: 0,
             change: Change::Everything,

@@ -46,6 +46,8 @@ pub async fn run(url: DatabaseUrl, feed: Feed, shutdown: CancellationToken) {
             feed.everything("listening for changes again after a lost connection");
         }
         first = false;
+        // Standbys serve reads again once they reach the primary's position now.
+        feed.listening().await;
         feed.connected();
         loop {
             let next = tokio::select! {
@@ -54,14 +56,17 @@ pub async fn run(url: DatabaseUrl, feed: Feed, shutdown: CancellationToken) {
             };
             match next {
                 Ok(Some(n)) => match serde_json::from_str::<Record>(n.payload()) {
-                    Ok(r) => feed.deliver(
-                        Event {
-                            seq: r.seq,
-                            change: r.change(),
-                            committed_at: r.committed_at,
-                        },
-                        &r.origin,
-                    ),
+                    Ok(r) => {
+                        feed.deliver(
+                            Event {
+                                seq: r.seq,
+                                change: r.change(),
+                                committed_at: r.committed_at,
+                            },
+                            &r.origin,
+                        )
+                        .await
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, "a change notification does not parse");
                         feed.everything("a change notification did not parse");

@@ -77,7 +77,8 @@ async fn poll(conn: &DatabaseConnection, feed: &Feed) -> Result<(), sea_orm::DbE
                     committed_at: r.committed_at,
                 },
                 &r.origin,
-            );
+            )
+            .await;
         }
         if !full {
             return Ok(());

@@ -31,7 +31,24 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         return not_ready("the database is unreachable");
     }
     match tokio::time::timeout(READY_WITHIN, state.db.is_ready()).await {
-        Ok(true) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(true) => {
+            // Standbys are extra capacity: one out of rotation leaves the server ready (its
+            // reads go to the primary), and is listed.
+            let mut body = "ready\n".to_owned();
+            for s in state.db.replicas().map(|r| r.states()).unwrap_or_default() {
+                body.push_str(&format!(
+                    "standby {}: {}, lag {:.1} s\n",
+                    s.name,
+                    match (s.up, s.in_rotation) {
+                        (false, _) => "down, out of rotation",
+                        (true, false) => "lagging, out of rotation",
+                        (true, true) => "in rotation",
+                    },
+                    s.lag.as_secs_f64()
+                ));
+            }
+            (StatusCode::OK, body).into_response()
+        }
         Ok(false) => not_ready("the database is unreachable or not migrated"),
         Err(_) => not_ready("the database did not answer in time"),
     }

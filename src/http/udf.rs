@@ -36,7 +36,7 @@ const RESOLUTIONS: [&str; 15] = [
 
 /// `GET /udf/config`.
 pub async fn config(State(state): State<AppState>) -> Response {
-    let networks = match async { tokens::networks(state.db.read()?).await }.await {
+    let networks = match async { tokens::networks(&state.db.read()?).await }.await {
         Ok(n) => n,
         Err(e) => return internal(e.into()),
     };
@@ -84,7 +84,7 @@ pub async fn symbols(State(state): State<AppState>, RawQuery(raw): RawQuery) -> 
         let key = symbol(&state.api, p.symbol.as_deref(), deps.as_ref()).await?;
         deps_read(&deps, DepKey::Metadata(key.clone()));
         deps_read(&deps, DepKey::Hours(key.clone()));
-        let conn = state.db.read()?;
+        let conn = &state.db.read()?;
         let meta = tokens::metadata(conn, &key.network, &key.address).await?;
         let last = newest(&state.api, &key, i64::MAX / 2).await?;
         let (ticker, name, description) = match &meta {
@@ -146,7 +146,7 @@ pub async fn search(State(state): State<AppState>, RawQuery(raw): RawQuery) -> R
         deps_read(&deps, DepKey::TokenList);
         let needle = p.query.unwrap_or_default().to_lowercase();
         let network = p.exchange.filter(|e| !e.is_empty());
-        let all = tokens::list_metadata(state.db.read()?, network.as_deref()).await?;
+        let all = tokens::list_metadata(&state.db.read()?, network.as_deref()).await?;
         let found: Vec<serde_json::Value> = all
             .iter()
             .filter(|m| {
@@ -377,7 +377,7 @@ async fn range_bars(
     let mut out: Vec<Candle> = Vec::new();
     let mut cursor = from;
     while cursor < to && (out.len() as i64) < MAX_BARS {
-        let page = candles::candles(api.db.read()?, &request(key, interval, cursor, to))
+        let page = candles::candles(&api.db.read()?, &request(key, interval, cursor, to))
             .await?
             .candles;
         let full = page.len() == 1000;
@@ -411,7 +411,7 @@ async fn last_bars(
             limit: want,
             ..request(key, interval, 0, end)
         };
-        let page = candles::candles(api.db.read()?, &req).await?.candles;
+        let page = candles::candles(&api.db.read()?, &req).await?.candles;
         let Some(oldest) = page.last().map(|c| c.period_start_unix) else {
             break;
         };
@@ -439,7 +439,7 @@ async fn newest(api: &ApiContext, key: &TokenKey, before: i64) -> Result<Option<
             before,
         )
     };
-    Ok(candles::candles(api.db.read()?, &req).await?.candles.pop())
+    Ok(candles::candles(&api.db.read()?, &req).await?.candles.pop())
 }
 
 /// `{"s":"ok","t":[…],"o":[…],…}` with every value's exact digits as a JSON number.

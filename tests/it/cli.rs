@@ -87,6 +87,8 @@ fn help_lists_every_option_with_its_environment_variable() {
         "CACHE_BYTES",
         "SYNC",
         "SYNC_CONCURRENCY",
+        "DATABASE_READ_URLS",
+        "MAX_REPLICA_LAG",
         "RATE_LIMIT",
         "RATE_BURST",
         "TRUSTED_PROXIES",
@@ -419,4 +421,33 @@ async fn sync_once_stops_cleanly_on_sigterm() {
     assert_eq!(rest.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains(": ok,"), "{stdout}");
     sim.stop().await;
+}
+
+/// DATABASE_READ_URLS lists standbys only: a server that answers but is not one (here, the
+/// primary itself) stops the start with a message saying so, as does a SQLite primary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_url_that_is_not_a_standby_is_refused() {
+    let t = crate::support::TestDb::postgres().await;
+    let out = command()
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .args(["--database-url", t.url.as_str()])
+        .args(["--database-read-urls", t.url.as_str()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("is not a standby"), "{err}");
+    assert!(!err.contains(":postgres@"), "no password in: {err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let lite = format!("sqlite://{}/r.db?mode=rwc", dir.path().display());
+    let out = command()
+        .args(["serve", "--listen-addr", "127.0.0.1:0"])
+        .args(["--database-url", &lite])
+        .args(["--database-read-urls", t.url.as_str()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("needs DATABASE_URL on PostgreSQL"), "{err}");
 }
