@@ -4,7 +4,7 @@
 //! Sums are exact and unrounded (see [`tokenmirror_subgraph::rollup`]).
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr};
-use tokenmirror_subgraph::rollup::{roll, Period, Rolled, Sums};
+use tokenmirror_subgraph::rollup::{roll, Rolled, Sums};
 
 use super::hours::{read_range, Direction, HourPage, HourRow};
 use super::sql::{execute, SqlBuilder};
@@ -211,41 +211,4 @@ pub async fn read(
         .collect()
 }
 
-impl Period for DayRow {
-    fn open(&self) -> &Decimal {
-        &self.values.open
-    }
-    fn high(&self) -> &Decimal {
-        &self.values.high
-    }
-    fn low(&self) -> &Decimal {
-        &self.values.low
-    }
-    fn close(&self) -> &Decimal {
-        &self.values.close
-    }
-    fn price_usd(&self) -> &Decimal {
-        &self.values.price_usd
-    }
-    fn volume(&self) -> &Decimal {
-        &self.values.volume
-    }
-    fn volume_usd(&self) -> &Decimal {
-        &self.values.volume_usd
-    }
-    fn untracked_volume_usd(&self) -> &Decimal {
-        &self.values.untracked_volume_usd
-    }
-    fn fees_usd(&self) -> &Decimal {
-        &self.values.fees_usd
-    }
-    fn total_value_locked(&self) -> &Decimal {
-        &self.values.total_value_locked
-    }
-    fn total_value_locked_usd(&self) -> &Decimal {
-        &self.values.total_value_locked_usd
-    }
-    fn hours(&self) -> u32 {
-        self.values.hours
-    }
-}
+tokenmirror_subgraph::impl_period!(DayRow, values; hours = |d| d.values.hours);

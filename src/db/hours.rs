@@ -11,7 +11,6 @@ use super::entity::token_hour_data::{self as thd, Column as C};
 use super::sql::{execute, SqlBuilder};
 use super::{state, WriteTx};
 use crate::decimal::Decimal;
-use tokenmirror_subgraph::rollup::Period;
 
 /// One upstream `TokenHourData` row, validated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,44 +32,7 @@ pub struct HourRow {
     pub total_value_locked_usd: Decimal,
 }
 
-impl Period for HourRow {
-    fn open(&self) -> &Decimal {
-        &self.open
-    }
-    fn high(&self) -> &Decimal {
-        &self.high
-    }
-    fn low(&self) -> &Decimal {
-        &self.low
-    }
-    fn close(&self) -> &Decimal {
-        &self.close
-    }
-    fn price_usd(&self) -> &Decimal {
-        &self.price_usd
-    }
-    fn volume(&self) -> &Decimal {
-        &self.volume
-    }
-    fn volume_usd(&self) -> &Decimal {
-        &self.volume_usd
-    }
-    fn untracked_volume_usd(&self) -> &Decimal {
-        &self.untracked_volume_usd
-    }
-    fn fees_usd(&self) -> &Decimal {
-        &self.fees_usd
-    }
-    fn total_value_locked(&self) -> &Decimal {
-        &self.total_value_locked
-    }
-    fn total_value_locked_usd(&self) -> &Decimal {
-        &self.total_value_locked_usd
-    }
-    fn hours(&self) -> u32 {
-        1
-    }
-}
+tokenmirror_subgraph::impl_period!(HourRow; hours = |_r| 1);
 
 /// The decimal columns of `token_hour_data`, in the order of [`HourRow::decimals`].
 pub const DECIMAL_COLUMNS: [C; 11] = [

@@ -24,6 +24,53 @@ pub trait Period {
     fn hours(&self) -> u32;
 }
 
+/// Implements [`Period`] for a type holding the eleven values as fields named like the
+/// trait's methods, under an optional path (`impl_period!(DayRow, values; hours = |d| d.values.hours)`).
+#[macro_export]
+macro_rules! impl_period {
+    ($ty:ty $(, $path:ident)*; hours = |$s:ident| $hours:expr) => {
+        impl $crate::rollup::Period for $ty {
+            fn open(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.open
+            }
+            fn high(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.high
+            }
+            fn low(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.low
+            }
+            fn close(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.close
+            }
+            fn price_usd(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.price_usd
+            }
+            fn volume(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.volume
+            }
+            fn volume_usd(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.volume_usd
+            }
+            fn untracked_volume_usd(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.untracked_volume_usd
+            }
+            fn fees_usd(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.fees_usd
+            }
+            fn total_value_locked(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.total_value_locked
+            }
+            fn total_value_locked_usd(&self) -> &$crate::decimal::Decimal {
+                &self$(.$path)*.total_value_locked_usd
+            }
+            fn hours(&self) -> u32 {
+                let $s = self;
+                $hours
+            }
+        }
+    };
+}
+
 /// A borrowed period is a period (roll up rows without copying them).
 impl<P: Period + ?Sized> Period for &P {
     fn open(&self) -> &Decimal {
@@ -124,44 +171,7 @@ pub fn roll<P: Period>(periods: &[P], sums: Sums) -> Option<Rolled> {
     })
 }
 
-impl Period for Rolled {
-    fn open(&self) -> &Decimal {
-        &self.open
-    }
-    fn high(&self) -> &Decimal {
-        &self.high
-    }
-    fn low(&self) -> &Decimal {
-        &self.low
-    }
-    fn close(&self) -> &Decimal {
-        &self.close
-    }
-    fn price_usd(&self) -> &Decimal {
-        &self.price_usd
-    }
-    fn volume(&self) -> &Decimal {
-        &self.volume
-    }
-    fn volume_usd(&self) -> &Decimal {
-        &self.volume_usd
-    }
-    fn untracked_volume_usd(&self) -> &Decimal {
-        &self.untracked_volume_usd
-    }
-    fn fees_usd(&self) -> &Decimal {
-        &self.fees_usd
-    }
-    fn total_value_locked(&self) -> &Decimal {
-        &self.total_value_locked
-    }
-    fn total_value_locked_usd(&self) -> &Decimal {
-        &self.total_value_locked_usd
-    }
-    fn hours(&self) -> u32 {
-        self.hours
-    }
-}
+crate::impl_period!(Rolled; hours = |r| r.hours);
 
 #[cfg(test)]
 mod tests {

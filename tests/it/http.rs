@@ -1,13 +1,11 @@
 //! The HTTP layer: GraphQL over HTTP rules, limits, GraphiQL and its assets, health, readiness,
 //! metrics, CORS and compression, against the real server on a loopback port.
 
-use std::net::ToSocketAddrs;
-
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{error_codes, pg_host_port, with_host_port, Proxy, TestApp, TestDb, PG_ENV};
+use crate::support::{behind_proxy, error_codes, TestApp, TestDb};
 
 #[test]
 fn checked_in_schema_is_current() {
@@ -387,21 +385,7 @@ async fn graphiql_health_metrics_cors_and_compression() {
 /// that the test cuts (the shared server keeps running for the other tests).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_the_database_and_internal_errors_stay_generic() {
-    let direct = TestDb::postgres().await;
-    let admin = std::env::var(PG_ENV).unwrap();
-    let target = pg_host_port(&admin)
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
-    let proxied_url = with_host_port(direct.url.as_str(), &proxy.addr.to_string());
-    let proxied = tokenmirror::db::Db::connect(&proxied_url.parse().unwrap())
-        .await
-        .unwrap();
-    let mut t = direct;
-    t.db = proxied;
-    let app = TestApp::start(t, &["sim"]).await;
+    let (app, proxy) = behind_proxy(Default::default()).await;
     let ready = || async {
         app.client
             .get(app.url("/readyz"))

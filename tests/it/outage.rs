@@ -3,34 +3,13 @@
 //! declared too large, and clients too slow to send their headers or body. Every bound asserted
 //! here is far from the one the failure used to take (30 s, or for ever).
 
-use std::net::ToSocketAddrs;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{error_codes, pg_host_port, with_host_port, Proxy, TestApp, TestDb, PG_ENV};
-
-/// A server on PostgreSQL whose every connection (pool and health checks) goes through a proxy
-/// the test controls, with `settings`.
-async fn behind_proxy(settings: tokenmirror::app::ServerSettings) -> (TestApp, Proxy) {
-    let direct = TestDb::postgres().await;
-    let admin = std::env::var(PG_ENV).unwrap();
-    let target = pg_host_port(&admin)
-        .to_socket_addrs()
-        .unwrap()
-        .next()
-        .unwrap();
-    let proxy = Proxy::start(target).await;
-    let proxied_url = with_host_port(direct.url.as_str(), &proxy.addr.to_string());
-    let proxied = tokenmirror::db::Db::connect(&proxied_url.parse().unwrap())
-        .await
-        .unwrap();
-    let mut t = direct;
-    t.db = proxied;
-    (TestApp::start_as(t, &["sim"], settings, false).await, proxy)
-}
+use crate::support::{behind_proxy, error_codes, TestApp, TestDb};
 
 fn settings_with(http: tokenmirror::http::HttpOptions) -> tokenmirror::app::ServerSettings {
     tokenmirror::app::ServerSettings {

@@ -377,3 +377,22 @@ pub fn pg_host_port(url: &str) -> String {
 pub fn with_host_port(url: &str, host_port: &str) -> String {
     url.replacen(&pg_host_port(url), host_port, 1)
 }
+
+/// A server on PostgreSQL whose every connection (pool and health checks) goes through a proxy
+/// the test controls, with `settings`.
+pub async fn behind_proxy(settings: tokenmirror::app::ServerSettings) -> (TestApp, Proxy) {
+    let direct = TestDb::postgres().await;
+    let admin = std::env::var(PG_ENV).unwrap();
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&pg_host_port(&admin))
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = Proxy::start(target).await;
+    let proxied_url = with_host_port(direct.url.as_str(), &proxy.addr.to_string());
+    let proxied = tokenmirror::db::Db::connect(&proxied_url.parse().unwrap())
+        .await
+        .unwrap();
+    let mut t = direct;
+    t.db = proxied;
+    (TestApp::start_as(t, &["sim"], settings, false).await, proxy)
+}
