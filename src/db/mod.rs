@@ -28,10 +28,7 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
 
 use crate::config::DatabaseUrl;
 use crate::decimal::Decimal;
@@ -164,14 +161,12 @@ impl Db {
             return WriteTx::postgres(self.conn.get_postgres_connection_pool()).await;
         }
         let turn = self.writer.clone().lock_owned().await;
-        let tx = self
-            .conn
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
-        Ok(WriteTx::sqlite(tx, turn, self.checkpoints.clone()))
+        WriteTx::sqlite(
+            self.conn.get_sqlite_connection_pool(),
+            turn,
+            self.checkpoints.clone(),
+        )
+        .await
     }
 
     /// Closes the pool.

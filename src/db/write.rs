@@ -1,7 +1,12 @@
 //! The transaction every write runs in ([`super::Db::begin_write`]): a sea-orm connection like
-//! any other (every storage function takes `&impl ConnectionTrait`), with two things sea-orm's
-//! own transaction cannot give.
+//! any other (every storage function takes `&impl ConnectionTrait`), run on a pooled sqlx
+//! connection held here, with three things sea-orm's own transaction cannot give.
 //!
+//! - **A connection that goes back to the pool only once committed.** Otherwise it is closed,
+//!   which also rolls the transaction back: a statement or a `COPY` abandoned half-way (a
+//!   cancelled future) can leave answers unread on a PostgreSQL connection, and a SQLite
+//!   `COMMIT` that fails (a full disk) leaves its transaction open, holding the write lock —
+//!   returned to the pool, either would break every later write.
 //! - **PostgreSQL: `COPY`.** The transaction runs on a sqlx connection of the pool held here, so
 //!   a page of new hours can be streamed in with binary `COPY` ([`WriteTx::copy_in`]) between
 //!   ordinary statements.
@@ -17,10 +22,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::pool::PoolConnection;
-use sea_orm::sqlx::{self, AssertSqlSafe, Postgres};
+use sea_orm::sqlx::{self, AssertSqlSafe, Postgres, Sqlite};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
-    QueryResult, RuntimeErr, Statement,
+    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr,
+    Statement,
 };
 use sea_query_sqlx::SqlxValues;
 use tokio::sync::{Mutex, OwnedMutexGuard};
@@ -99,22 +104,18 @@ impl Checkpoints {
 }
 
 enum Conn {
-    SeaOrm(DatabaseTransaction),
-    /// A pooled connection inside `BEGIN`, locked per statement (`ConnectionTrait` takes
-    /// `&self`). Unless the transaction commits, the connection is closed rather than returned
-    /// to the pool: a statement or a `COPY` abandoned half-way (a cancelled future, a failure)
-    /// can leave answers unread on it, and closing it is also the rollback.
-    Postgres(Mutex<PgConn>),
+    /// Locked per statement: `ConnectionTrait` takes `&self`.
+    Postgres(Mutex<Held<Postgres>>),
+    Sqlite(Mutex<Held<Sqlite>>),
 }
 
-/// A pooled PostgreSQL connection that goes back to the pool only once its transaction
-/// committed.
-struct PgConn {
-    conn: PoolConnection<Postgres>,
+/// A pooled connection inside `BEGIN`, back to the pool only once its transaction committed.
+struct Held<DB: sqlx::Database> {
+    conn: PoolConnection<DB>,
     committed: bool,
 }
 
-impl Drop for PgConn {
+impl<DB: sqlx::Database> Drop for Held<DB> {
     fn drop(&mut self) {
         if !self.committed {
             self.conn.close_on_drop();
@@ -122,31 +123,74 @@ impl Drop for PgConn {
     }
 }
 
-impl WriteTx {
-    pub(super) fn sqlite(
-        tx: DatabaseTransaction,
-        turn: OwnedMutexGuard<()>,
-        checkpoints: Checkpoints,
-    ) -> WriteTx {
-        WriteTx {
-            conn: Conn::SeaOrm(tx),
-            turn: Some(turn),
-            checkpoints: Some(checkpoints),
-        }
-    }
-
-    pub(super) async fn postgres(pool: &sqlx::PgPool) -> Result<WriteTx, DbErr> {
+impl<DB: sqlx::Database> Held<DB> {
+    async fn begin(pool: &sqlx::Pool<DB>, begin: &'static str) -> Result<Self, DbErr>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
         let conn_err = |e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e)));
-        let mut conn = PgConn {
+        let mut held = Held {
             conn: pool.acquire().await.map_err(conn_err)?,
             committed: false,
         };
-        sqlx::raw_sql("BEGIN")
-            .execute(&mut *conn.conn)
+        sqlx::raw_sql(begin)
+            .execute(&mut *held.conn)
             .await
             .map_err(conn_err)?;
+        Ok(held)
+    }
+
+    async fn commit(mut self) -> Result<(), DbErr>
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *self.conn)
+            .await
+            .map_err(exec_err)?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+/// Runs `$body` with `$c`, the transaction's connection (`&mut` of the backend's connection).
+macro_rules! with_conn {
+    ($self:expr, |$c:ident| $body:expr) => {
+        match &$self.conn {
+            Conn::Postgres(m) => {
+                let mut held = m.lock().await;
+                let $c = &mut *held.conn;
+                $body
+            }
+            Conn::Sqlite(m) => {
+                let mut held = m.lock().await;
+                let $c = &mut *held.conn;
+                $body
+            }
+        }
+    };
+}
+
+impl WriteTx {
+    pub(super) async fn sqlite(
+        pool: &sqlx::SqlitePool,
+        turn: OwnedMutexGuard<()>,
+        checkpoints: Checkpoints,
+    ) -> Result<WriteTx, DbErr> {
+        // IMMEDIATE takes the write lock up front instead of failing with "database is locked"
+        // when a read turns into a write.
+        let held = Held::begin(pool, "BEGIN IMMEDIATE").await?;
         Ok(WriteTx {
-            conn: Conn::Postgres(Mutex::new(conn)),
+            conn: Conn::Sqlite(Mutex::new(held)),
+            turn: Some(turn),
+            checkpoints: Some(checkpoints),
+        })
+    }
+
+    pub(super) async fn postgres(pool: &sqlx::PgPool) -> Result<WriteTx, DbErr> {
+        let held = Held::begin(pool, "BEGIN").await?;
+        Ok(WriteTx {
+            conn: Conn::Postgres(Mutex::new(held)),
             turn: None,
             checkpoints: None,
         })
@@ -155,16 +199,8 @@ impl WriteTx {
     /// Commits the transaction.
     pub async fn commit(self) -> Result<(), DbErr> {
         match self.conn {
-            Conn::SeaOrm(tx) => tx.commit().await?,
-            Conn::Postgres(tx) => {
-                let mut conn = tx.into_inner();
-                sqlx::raw_sql("COMMIT")
-                    .execute(&mut *conn.conn)
-                    .await
-                    .map_err(exec_err)?;
-                // Committed and idle: back to the pool.
-                conn.committed = true;
-            }
+            Conn::Postgres(m) => m.into_inner().commit().await?,
+            Conn::Sqlite(m) => m.into_inner().commit().await?,
         }
         // The next writer's turn, then the checkpoint beside it.
         drop(self.turn);
@@ -177,12 +213,12 @@ impl WriteTx {
     /// PostgreSQL only: runs `statement` (a `COPY … FROM STDIN`) with `data` as its input and
     /// returns the rows copied; `None` on SQLite.
     pub async fn copy_in(&self, statement: &str, data: &[u8]) -> Option<Result<u64, DbErr>> {
-        let Conn::Postgres(tx) = &self.conn else {
+        let Conn::Postgres(held) = &self.conn else {
             return None;
         };
-        let mut tx = tx.lock().await;
+        let mut held = held.lock().await;
         let copied = async {
-            let mut copy = tx.conn.copy_in_raw(statement).await?;
+            let mut copy = held.conn.copy_in_raw(statement).await?;
             copy.send(data).await?;
             copy.finish().await
         }
@@ -210,67 +246,44 @@ fn parts(stmt: Statement) -> (String, SqlxValues) {
 impl ConnectionTrait for WriteTx {
     fn get_database_backend(&self) -> DbBackend {
         match &self.conn {
-            Conn::SeaOrm(tx) => tx.get_database_backend(),
             Conn::Postgres(_) => DbBackend::Postgres,
+            Conn::Sqlite(_) => DbBackend::Sqlite,
         }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match &self.conn {
-            Conn::SeaOrm(tx) => tx.execute_raw(stmt).await,
-            Conn::Postgres(tx) => {
-                let (sql, values) = parts(stmt);
-                let mut tx = tx.lock().await;
-                sqlx::query_with(AssertSqlSafe(sql), values)
-                    .execute(&mut *tx.conn)
-                    .await
-                    .map(Into::into)
-                    .map_err(exec_err)
-            }
-        }
+        let (sql, values) = parts(stmt);
+        with_conn!(self, |c| sqlx::query_with(AssertSqlSafe(sql), values)
+            .execute(c)
+            .await
+            .map(Into::into)
+            .map_err(exec_err))
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match &self.conn {
-            Conn::SeaOrm(tx) => tx.execute_unprepared(sql).await,
-            Conn::Postgres(tx) => {
-                let mut tx = tx.lock().await;
-                sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-                    .execute(&mut *tx.conn)
-                    .await
-                    .map(Into::into)
-                    .map_err(exec_err)
-            }
-        }
+        let sql = sql.to_owned();
+        with_conn!(self, |c| sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(c)
+            .await
+            .map(Into::into)
+            .map_err(exec_err))
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match &self.conn {
-            Conn::SeaOrm(tx) => tx.query_one_raw(stmt).await,
-            Conn::Postgres(tx) => {
-                let (sql, values) = parts(stmt);
-                let mut tx = tx.lock().await;
-                sqlx::query_with(AssertSqlSafe(sql), values)
-                    .fetch_optional(&mut *tx.conn)
-                    .await
-                    .map(|row| row.map(Into::into))
-                    .map_err(query_err)
-            }
-        }
+        let (sql, values) = parts(stmt);
+        with_conn!(self, |c| sqlx::query_with(AssertSqlSafe(sql), values)
+            .fetch_optional(c)
+            .await
+            .map(|row| row.map(Into::into))
+            .map_err(query_err))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match &self.conn {
-            Conn::SeaOrm(tx) => tx.query_all_raw(stmt).await,
-            Conn::Postgres(tx) => {
-                let (sql, values) = parts(stmt);
-                let mut tx = tx.lock().await;
-                sqlx::query_with(AssertSqlSafe(sql), values)
-                    .fetch_all(&mut *tx.conn)
-                    .await
-                    .map(|rows| rows.into_iter().map(Into::into).collect())
-                    .map_err(query_err)
-            }
-        }
+        let (sql, values) = parts(stmt);
+        with_conn!(self, |c| sqlx::query_with(AssertSqlSafe(sql), values)
+            .fetch_all(c)
+            .await
+            .map(|rows| rows.into_iter().map(Into::into).collect())
+            .map_err(query_err))
     }
 }

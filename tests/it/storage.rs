@@ -445,3 +445,52 @@ async fn range_reads_in_order(t: TestDb) {
         .unwrap()
         .is_none());
 }
+
+/// SQLite out of space: the write that meets the full disk fails whole, and the next write, with
+/// space again, goes through (the failed one's connection is closed, not returned to the pool
+/// inside its transaction). `scripts/chaos` and `chaos::sqlite_on_a_full_disk` run it on a
+/// real full file system, where the `COMMIT` itself fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_one_write_not_the_next() {
+    let t = TestDb::sqlite().await;
+    let before: Vec<HourRow> = (0..10).map(|i| row(480_000 + i, 2)).collect();
+    write(&t, &page(&before, 480_000 * 3600, Some(480_009 * 3600))).await;
+
+    // This connection's file may not grow: the disk is full for it.
+    let tx = t.db.begin_write().await.unwrap();
+    let pages = tx
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA page_count",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    tx.execute_unprepared(&format!("PRAGMA max_page_count = {pages}"))
+        .await
+        .unwrap();
+    let big: Vec<HourRow> = (0..3000).map(|i| row(490_000 + i, 1)).collect();
+    let failed = async {
+        hours::write_page(&tx, &page(&big, 490_000 * 3600, None)).await?;
+        tx.commit().await
+    }
+    .await;
+    let err = failed
+        .expect_err("the write meets the full disk")
+        .to_string();
+    assert!(err.contains("full"), "{err}");
+
+    // Space again (another connection): the next writes and reads go through.
+    let after: Vec<HourRow> = (0..5).map(|i| row(500_000 + i, 3)).collect();
+    for _ in 0..3 {
+        write(&t, &page(&after, 500_000 * 3600, Some(500_004 * 3600))).await;
+    }
+    let all = stored(&t).await;
+    assert_eq!(
+        all.len(),
+        before.len() + after.len(),
+        "nothing of the failed write"
+    );
+}
