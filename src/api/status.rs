@@ -61,6 +61,16 @@ pub async fn sync_status(
         entry.last_error = s.last_error;
         entry.last_error_at = s.last_error_at.map(DateTime::from);
     }
+    // Failures this process's sync could not store (the database refused the write).
+    for ((network, address), f) in api.feed.unrecorded_failures() {
+        let entry = rows
+            .entry((network.clone(), address.clone()))
+            .or_insert_with(|| SyncStatus::empty(&network, &address));
+        let at = DateTime::from(f.at);
+        entry.last_attempt_at = Some(at.clone());
+        entry.last_error = Some(f.error);
+        entry.last_error_at = Some(at);
+    }
     for status in rows.values_mut() {
         if let Some(m) = metas.iter().find(|m| m.network == status.network) {
             status.upstream_block = Some(m.block_number);

@@ -61,6 +61,16 @@ struct Inner {
     /// Standbys serving this process's reads: told the primary's position before each event
     /// is applied (see [`crate::db::replicas`]).
     replicas: std::sync::OnceLock<crate::db::replicas::Replicas>,
+    /// Pass results this process's sync could not store (the database refused the write, as
+    /// on a full disk): `syncStatus` shows them until a later result is stored.
+    unrecorded: std::sync::Mutex<std::collections::BTreeMap<(String, String), Unrecorded>>,
+}
+
+/// A token's failed pass whose result could not be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrecorded {
+    pub error: String,
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Feed {
@@ -74,8 +84,33 @@ impl Feed {
                 events,
                 metrics,
                 replicas: std::sync::OnceLock::new(),
+                unrecorded: Default::default(),
             }),
         }
+    }
+
+    /// Keeps a token's failed pass that the database would not store (or forgets it: `None`,
+    /// once a result is stored), and marks the status answers stale.
+    pub fn unrecorded(&self, network: &str, address: &str, failure: Option<Unrecorded>) {
+        if let Ok(mut m) = self.inner.unrecorded.lock() {
+            let key = (network.to_owned(), address.to_owned());
+            let changed = match failure {
+                Some(f) => m.insert(key, f.clone()) != Some(f),
+                None => m.remove(&key).is_some(),
+            };
+            if changed {
+                self.inner.gens.bump(&DepKey::Status);
+            }
+        }
+    }
+
+    /// The failed passes kept by [`Feed::unrecorded`]: `((network, address), failure)`.
+    pub fn unrecorded_failures(&self) -> Vec<((String, String), Unrecorded)> {
+        self.inner
+            .unrecorded
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default()
     }
 
     /// Standbys whose reads must follow this feed (set once, at start).

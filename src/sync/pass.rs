@@ -426,9 +426,18 @@ impl NetworkPass<'_> {
                 Ok(tx)
             })
             .await;
+        // A result the database will not take (a full disk…) is still shown by this process.
+        let failure = match (&recorded, &result) {
+            (Err(_), Err(error)) => Some(crate::feed::Unrecorded {
+                error: error.clone(),
+                at: now,
+            }),
+            _ => None,
+        };
         if let Err(e) = recorded {
             tracing::warn!(error = %e, "could not record the pass in the sync state");
         }
+        self.syncer.feed.unrecorded(network, address, failure);
         report.address = address.to_owned();
         report.error = result.err();
         report

@@ -26,7 +26,7 @@ const ENV: [&str; 12] = [
     "LISTEN_ADDR",
 ];
 
-fn command() -> Command {
+pub fn command() -> Command {
     let mut c = Command::new(BIN);
     for var in ENV {
         c.env_remove(var);
@@ -36,7 +36,7 @@ fn command() -> Command {
 }
 
 /// Sends SIGTERM to process `pid`.
-fn sigterm(pid: u32) {
+pub fn sigterm(pid: u32) {
     let killed = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status()
@@ -46,7 +46,7 @@ fn sigterm(pid: u32) {
 
 /// Reads a server's log lines until the one saying where it listens; returns that address. The
 /// rest of the log is drained in the background, so that the server never blocks on it.
-fn listening_address(stderr: std::process::ChildStderr) -> Option<String> {
+pub fn listening_address(stderr: std::process::ChildStderr) -> Option<String> {
     use std::io::BufRead;
     let mut lines = std::io::BufReader::new(stderr).lines();
     let found = lines.by_ref().map_while(Result::ok).find_map(|line| {

@@ -21,7 +21,7 @@ pub const T0: i64 = 1_704_067_200;
 pub const HOURS: i64 = 24 * 45;
 
 /// A small deterministic generator, so the data set is the same on every run.
-pub struct Lcg(u64);
+pub struct Lcg(pub u64);
 impl Lcg {
     pub fn next(&mut self) -> u64 {
         self.0 = self

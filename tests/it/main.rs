@@ -6,6 +6,7 @@ mod support;
 
 mod api;
 mod candles;
+mod chaos;
 mod cli;
 mod dataset;
 mod http;

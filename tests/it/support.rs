@@ -19,7 +19,12 @@ pub struct TestDb {
 
 enum Cleanup {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// The caller owns the file.
+    Nothing,
 }
 
 /// Which backend a test runs on.
@@ -49,6 +54,16 @@ impl TestDb {
             db,
             url,
             cleanup: Cleanup::Sqlite(dir),
+        }
+    }
+
+    /// A SQLite database the caller made (and removes).
+    #[allow(dead_code)]
+    pub fn wrap_sqlite(db: Db, url: DatabaseUrl) -> TestDb {
+        TestDb {
+            db,
+            url,
+            cleanup: Cleanup::Nothing,
         }
     }
 
@@ -395,4 +410,139 @@ pub async fn behind_proxy(settings: tokenmirror::app::ServerSettings) -> (TestAp
     let mut t = direct;
     t.db = proxied;
     (TestApp::start_as(t, &["sim"], settings, false).await, proxy)
+}
+
+/// A PostgreSQL 15 cluster of the test's own, on a free loopback port, which the test may stop
+/// and start (the shared server is never restarted). Made with `initdb` as the `postgres`
+/// user (the tests run as root: `./scripts/test` installs or starts PostgreSQL as root).
+pub struct PgCluster {
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+/// The newest installed PostgreSQL's programs (Debian's layout).
+fn pg_bin() -> String {
+    let mut versions: Vec<u32> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL's programs in /usr/lib/postgresql (./scripts/test installs them)")
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let v = versions
+        .last()
+        .expect("a PostgreSQL version in /usr/lib/postgresql");
+    format!("/usr/lib/postgresql/{v}/bin")
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--"])
+        .args(args)
+        .output()
+        .expect("runuser (the tests run as root, to make PostgreSQL clusters of their own)");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+impl PgCluster {
+    /// A new cluster, started.
+    pub fn start() -> PgCluster {
+        let dir = tempfile::Builder::new()
+            .prefix("tm-pgcluster")
+            .tempdir()
+            .expect("temp dir");
+        let status = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.path().display().to_string()])
+            .status()
+            .expect("chown");
+        assert!(
+            status.success(),
+            "chown the cluster's directory to postgres"
+        );
+        let data = dir.path().join("data");
+        let data = data.display().to_string();
+        as_postgres(&[
+            &format!("{}/initdb", pg_bin()),
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        ]);
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+            dir.path().display()
+        );
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("data/postgresql.conf"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, conf.as_bytes()))
+            .expect("configure the cluster");
+        let cluster = PgCluster { dir, port };
+        cluster.pg_ctl("start");
+        cluster
+    }
+
+    fn pg_ctl(&self, what: &str) {
+        let data = self.dir.path().join("data").display().to_string();
+        let log = self.dir.path().join("log").display().to_string();
+        let mut args = vec![
+            format!("{}/pg_ctl", pg_bin()),
+            "-D".into(),
+            data,
+            "-w".into(),
+        ];
+        if what == "start" {
+            args.extend(["-l".into(), log]);
+        }
+        if what == "stop" {
+            args.extend(["-m".into(), "fast".into()]);
+        }
+        args.push(what.into());
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        as_postgres(&refs);
+    }
+
+    /// Stops the server (fast: connections are cut) and waits until it is down.
+    pub fn stop(&self) {
+        self.pg_ctl("stop");
+    }
+
+    /// Starts it again and waits until it accepts connections.
+    pub fn restart(&self) {
+        self.pg_ctl("start");
+    }
+
+    /// The URL of its `postgres` database.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data").display().to_string();
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .args([
+                &format!("{}/pg_ctl", pg_bin()),
+                "-D",
+                &data,
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+    }
 }

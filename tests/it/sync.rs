@@ -84,7 +84,11 @@ async fn pass(s: &Syncer) -> PassReport {
 
 /// The upstream's rows of one token from `from` on, read with plain HTTP requests (not the
 /// sync's client), as `(period, id, the eleven decimals in storage order)`.
-async fn upstream_rows(sim: &SimHandle, token: &str, from: i64) -> Vec<(i64, String, Vec<String>)> {
+pub async fn upstream_rows(
+    sim: &SimHandle,
+    token: &str,
+    from: i64,
+) -> Vec<(i64, String, Vec<String>)> {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
     let mut cursor = from - 1;
@@ -135,7 +139,7 @@ async fn upstream_rows(sim: &SimHandle, token: &str, from: i64) -> Vec<(i64, Str
     }
 }
 
-fn as_tuples(rows: &[HourRow]) -> Vec<(i64, String, Vec<String>)> {
+pub fn as_tuples(rows: &[HourRow]) -> Vec<(i64, String, Vec<String>)> {
     rows.iter()
         .map(|r| {
             (
@@ -161,12 +165,12 @@ pub async fn stored(t: &TestDb, token: &str, from: i64) -> Vec<HourRow> {
     .unwrap()
 }
 
-fn backfill_start(days: u64) -> i64 {
+pub fn backfill_start(days: u64) -> i64 {
     (NOW - days as i64 * 86_400).div_euclid(3600) * 3600
 }
 
 /// Every token's stored rows equal the upstream's, string for string, from the backfill start.
-async fn assert_mirrors(t: &TestDb, sim: &SimHandle, backfill_days: u64) {
+pub async fn assert_mirrors(t: &TestDb, sim: &SimHandle, backfill_days: u64) {
     let from = backfill_start(backfill_days);
     for token in sim.sim.token_addresses() {
         let want = upstream_rows(sim, &token, from).await;
