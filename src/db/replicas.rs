@@ -8,8 +8,11 @@
 //! primary — a notification arrives only after its commit was flushed (`synchronous_commit` on,
 //! the default), so that position is at or past the commit. Each standby's
 //! `pg_last_wal_replay_lsn()` is polled every [`POLL_EVERY`], never asked per request. A read
-//! the chosen standby cannot serve (it lags, it is down, or it cancels the query because of a
-//! recovery conflict, SQLSTATE 40001) goes to the primary: the user never sees it.
+//! the chosen standby cannot serve (it lags, it is down, it cancels the query because of a
+//! recovery conflict, SQLSTATE 40001, or its connection is lost or ended by a shutdown) goes to
+//! the primary: the user never sees it. A lost standby leaves the rotation at the first read that
+//! finds it gone, and a read waits at most [`STANDBY_ACQUIRE_TIMEOUT`] for one of its
+//! connections, so that a standby going away holds no read up for long.
 //!
 //! A standby's lag is 0 when it has replayed the position of the last event, else the age of
 //! the oldest event it has not replayed (time since its last replayed transaction grows while
@@ -34,6 +37,10 @@ use crate::metrics::Metrics;
 pub const POLL_EVERY: Duration = Duration::from_millis(100);
 /// Events remembered to measure lag (older ones count as replayed).
 const EVENTS_KEPT: usize = 4096;
+/// How long a read waits for a standby connection before it goes to the primary instead. Short:
+/// the primary is always there, and a standby that went away makes its pool retry connecting
+/// until this runs out (for every read in flight).
+const STANDBY_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// The standbys and what they have replayed; cheap to clone.
 #[derive(Clone)]
@@ -63,12 +70,16 @@ struct Inner {
     metrics: Arc<Metrics>,
 }
 
-struct Standby {
+/// One standby: its pool and what it has replayed.
+pub struct Standby {
     /// The URL without its password (for logs, `/readyz` and `/metrics`).
     name: String,
     conn: DatabaseConnection,
     replayed: AtomicU64,
     up: AtomicBool,
+    /// Times a read found it gone: a poll that began before the last of those does not bring it
+    /// back (it may have answered just before the standby went away).
+    lost: AtomicU64,
     /// In milliseconds.
     lag_ms: AtomicU64,
 }
@@ -101,23 +112,40 @@ async fn lsn_of(conn: &DatabaseConnection, sql: &str) -> Result<Option<u64>, DbE
     Ok(text.as_deref().and_then(parse_lsn))
 }
 
-/// Whether `e` means "try the primary instead": a recovery conflict cancelled the query on the
-/// standby (SQLSTATE 40001), or the standby could not be reached or answered nonsense.
-fn retry_on_primary(e: &DbErr) -> bool {
+/// Why a read on a standby is read again on the primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// A recovery conflict cancelled the query (SQLSTATE 40001): the standby is fine.
+    Conflict,
+    /// The standby could not be reached, is shutting down or starting up (SQLSTATE classes 08
+    /// and 57P, I/O, pool errors): it leaves the rotation until its next poll answers.
+    Lost,
+}
+
+/// Whether `e` means "try the primary instead", and why; `None`: the error is the answer.
+fn retry_on_primary(e: &DbErr) -> Option<Fallback> {
     use sea_orm::sqlx::Error as X;
     use sea_orm::RuntimeErr;
     let cause = match e {
-        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::ConnectionAcquire(_) => return Some(Fallback::Lost),
         DbErr::Conn(RuntimeErr::SqlxError(x))
         | DbErr::Exec(RuntimeErr::SqlxError(x))
         | DbErr::Query(RuntimeErr::SqlxError(x)) => &**x,
-        DbErr::Conn(_) => return true,
-        _ => return false,
+        DbErr::Conn(_) => return Some(Fallback::Lost),
+        _ => return None,
     };
     match cause {
-        X::Database(d) => d.code().as_deref() == Some("40001"),
-        X::Io(_) | X::Tls(_) | X::Protocol(_) | X::PoolTimedOut | X::PoolClosed => true,
-        _ => false,
+        X::Database(d) => match d.code().as_deref() {
+            Some("40001") => Some(Fallback::Conflict),
+            // 57P01 admin_shutdown (a fast stop ends every session), 57P02 crash_shutdown,
+            // 57P03 cannot_connect_now (starting up), 08xxx connection exceptions.
+            Some(code) if code.starts_with("57P") || code.starts_with("08") => Some(Fallback::Lost),
+            _ => None,
+        },
+        X::Io(_) | X::Tls(_) | X::Protocol(_) | X::PoolTimedOut | X::PoolClosed => {
+            Some(Fallback::Lost)
+        }
+        _ => None,
     }
 }
 
@@ -141,7 +169,7 @@ impl Replicas {
             opts.sqlx_logging(false)
                 .max_connections(16)
                 .connect_timeout(Duration::from_secs(5))
-                .acquire_timeout(super::ACQUIRE_TIMEOUT)
+                .acquire_timeout(STANDBY_ACQUIRE_TIMEOUT)
                 .map_sqlx_postgres_opts(|o| {
                     o.options([("plan_cache_mode", "force_generic_plan")])
                         .application_name("tokenmirror-read")
@@ -170,6 +198,7 @@ impl Replicas {
                 conn,
                 replayed: AtomicU64::new(0),
                 up: AtomicBool::new(false),
+                lost: AtomicU64::new(0),
                 lag_ms: AtomicU64::new(0),
             });
         }
@@ -238,7 +267,7 @@ impl Replicas {
             Some(s) => {
                 self.inner.metrics.replica_read(&s.name);
                 ReadConn::Standby {
-                    standby: &s.conn,
+                    standby: s,
                     primary,
                     metrics: &self.inner.metrics,
                 }
@@ -272,6 +301,7 @@ impl Replicas {
     pub async fn watch(self, shutdown: CancellationToken) {
         loop {
             for s in &self.inner.standbys {
+                let lost_before = s.lost.load(Ordering::SeqCst);
                 let polled = tokio::time::timeout(
                     Duration::from_secs(1),
                     lsn_of(&s.conn, "SELECT pg_last_wal_replay_lsn()::text"),
@@ -279,7 +309,7 @@ impl Replicas {
                 .await;
                 let was_up = s.up.load(Ordering::SeqCst);
                 match polled {
-                    Ok(Ok(Some(lsn))) => {
+                    Ok(Ok(Some(lsn))) if s.lost.load(Ordering::SeqCst) == lost_before => {
                         s.replayed.fetch_max(lsn, Ordering::SeqCst);
                         s.up.store(true, Ordering::SeqCst);
                         if !was_up {
@@ -292,6 +322,7 @@ impl Replicas {
                             let why = match other {
                                 Ok(Err(e)) => e.to_string(),
                                 Ok(Ok(None)) => "it is not replaying (not a standby?)".to_owned(),
+                                Ok(Ok(Some(_))) => "a read found it gone".to_owned(),
                                 _ => "no answer within 1 s".to_owned(),
                             };
                             tracing::warn!(standby = %s.name, reason = %why, "standby out of rotation; reads go elsewhere");
@@ -326,17 +357,59 @@ impl Replicas {
 pub enum ReadConn<'a> {
     Primary(&'a DatabaseConnection),
     Standby {
-        standby: &'a DatabaseConnection,
+        standby: &'a Standby,
         primary: &'a DatabaseConnection,
         metrics: &'a Arc<Metrics>,
     },
 }
 
 impl ReadConn<'_> {
-    fn fell_back(metrics: &Metrics, e: &DbErr) {
+    /// Whether a failed standby read is read again on the primary; a standby that was lost
+    /// leaves the rotation at once (not only at its next poll), so that the reads starting
+    /// after this one do not wait on it too.
+    fn fall_back(standby: &Standby, metrics: &Metrics, e: &DbErr) -> bool {
+        let Some(why) = retry_on_primary(e) else {
+            return false;
+        };
+        if why == Fallback::Lost {
+            standby.lost.fetch_add(1, Ordering::SeqCst);
+        }
+        if why == Fallback::Lost && standby.up.swap(false, Ordering::SeqCst) {
+            tracing::warn!(standby = %standby.name, error = %e, "standby out of rotation; reads go elsewhere");
+        }
         tracing::debug!(error = %e, "a standby could not answer; read again on the primary");
         metrics.replica_fallback();
+        true
     }
+}
+
+/// `$call` (an expression using `$conn`) on the standby, read again on the primary when the
+/// standby cannot answer; straight on the primary once the standby left the rotation (a read
+/// may run several statements: only the first waits on a standby that went away).
+macro_rules! on_standby_or_primary {
+    ($self:ident, $conn:ident, $arg:ident => $call:expr) => {
+        match $self {
+            ReadConn::Primary($conn) => $call.await,
+            ReadConn::Standby {
+                standby,
+                primary: $conn,
+                metrics,
+            } => {
+                let first = if standby.up.load(Ordering::SeqCst) {
+                    let $conn = &standby.conn;
+                    let $arg = $arg.clone();
+                    Some($call.await)
+                } else {
+                    None
+                };
+                match first {
+                    Some(Err(e)) if Self::fall_back(standby, metrics, &e) => $call.await,
+                    Some(answer) => answer,
+                    None => $call.await,
+                }
+            }
+        }
+    };
 }
 
 #[async_trait::async_trait]
@@ -344,76 +417,24 @@ impl ConnectionTrait for ReadConn<'_> {
     fn get_database_backend(&self) -> DbBackend {
         match self {
             ReadConn::Primary(p) => p.get_database_backend(),
-            ReadConn::Standby { standby, .. } => standby.get_database_backend(),
+            ReadConn::Standby { standby, .. } => standby.conn.get_database_backend(),
         }
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        match self {
-            ReadConn::Primary(p) => p.execute_raw(stmt).await,
-            ReadConn::Standby {
-                standby,
-                primary,
-                metrics,
-            } => match standby.execute_raw(stmt.clone()).await {
-                Err(e) if retry_on_primary(&e) => {
-                    Self::fell_back(metrics, &e);
-                    primary.execute_raw(stmt).await
-                }
-                other => other,
-            },
-        }
+        on_standby_or_primary!(self, c, stmt => c.execute_raw(stmt))
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        match self {
-            ReadConn::Primary(p) => p.execute_unprepared(sql).await,
-            ReadConn::Standby {
-                standby,
-                primary,
-                metrics,
-            } => match standby.execute_unprepared(sql).await {
-                Err(e) if retry_on_primary(&e) => {
-                    Self::fell_back(metrics, &e);
-                    primary.execute_unprepared(sql).await
-                }
-                other => other,
-            },
-        }
+        on_standby_or_primary!(self, c, sql => c.execute_unprepared(sql))
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        match self {
-            ReadConn::Primary(p) => p.query_one_raw(stmt).await,
-            ReadConn::Standby {
-                standby,
-                primary,
-                metrics,
-            } => match standby.query_one_raw(stmt.clone()).await {
-                Err(e) if retry_on_primary(&e) => {
-                    Self::fell_back(metrics, &e);
-                    primary.query_one_raw(stmt).await
-                }
-                other => other,
-            },
-        }
+        on_standby_or_primary!(self, c, stmt => c.query_one_raw(stmt))
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        match self {
-            ReadConn::Primary(p) => p.query_all_raw(stmt).await,
-            ReadConn::Standby {
-                standby,
-                primary,
-                metrics,
-            } => match standby.query_all_raw(stmt.clone()).await {
-                Err(e) if retry_on_primary(&e) => {
-                    Self::fell_back(metrics, &e);
-                    primary.query_all_raw(stmt).await
-                }
-                other => other,
-            },
-        }
+        on_standby_or_primary!(self, c, stmt => c.query_all_raw(stmt))
     }
 }
 
@@ -437,16 +458,19 @@ mod tests {
     fn only_conflicts_and_lost_connections_go_to_the_primary() {
         use sea_orm::RuntimeErr;
         let io = sea_orm::sqlx::Error::Io(std::io::Error::other("connection reset"));
-        assert!(retry_on_primary(&DbErr::Query(RuntimeErr::SqlxError(
-            Arc::new(io)
-        ))));
-        assert!(retry_on_primary(&DbErr::Conn(RuntimeErr::Internal(
-            "refused".into()
-        ))));
+        assert_eq!(
+            retry_on_primary(&DbErr::Query(RuntimeErr::SqlxError(Arc::new(io)))),
+            Some(Fallback::Lost)
+        );
+        assert_eq!(
+            retry_on_primary(&DbErr::Conn(RuntimeErr::Internal("refused".into()))),
+            Some(Fallback::Lost)
+        );
         let not_found = sea_orm::sqlx::Error::RowNotFound;
-        assert!(!retry_on_primary(&DbErr::Query(RuntimeErr::SqlxError(
-            Arc::new(not_found)
-        ))));
-        assert!(!retry_on_primary(&DbErr::Custom("a bug".into())));
+        assert_eq!(
+            retry_on_primary(&DbErr::Query(RuntimeErr::SqlxError(Arc::new(not_found)))),
+            None
+        );
+        assert_eq!(retry_on_primary(&DbErr::Custom("a bug".into())), None);
     }
 }

@@ -13,6 +13,7 @@ mod http;
 mod live;
 mod outage;
 mod protect;
+mod replicas;
 mod secrets;
 mod storage;
 mod subscriptions;

@@ -451,6 +451,47 @@ fn as_postgres(args: &[&str]) -> std::process::Output {
 impl PgCluster {
     /// A new cluster, started.
     pub fn start() -> PgCluster {
+        let dir = Self::directory();
+        let data = dir.path().join("data").display().to_string();
+        as_postgres(&[
+            &format!("{}/initdb", pg_bin()),
+            "-D",
+            &data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+        ]);
+        Self::configure_and_start(dir, "")
+    }
+
+    /// A streaming hot standby of `primary` (`pg_basebackup -R`; initdb's pg_hba.conf lets
+    /// 127.0.0.1 replicate), started; it answers once it accepts read-only connections.
+    pub fn standby_of(primary: &PgCluster) -> PgCluster {
+        let dir = Self::directory();
+        let data = dir.path().join("data").display().to_string();
+        as_postgres(&[
+            &format!("{}/pg_basebackup", pg_bin()),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &primary.port.to_string(),
+            "-U",
+            "postgres",
+            "-D",
+            &data,
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
+        Self::configure_and_start(dir, "hot_standby = on\n")
+    }
+
+    /// A temporary directory the `postgres` user owns.
+    fn directory() -> tempfile::TempDir {
         let dir = tempfile::Builder::new()
             .prefix("tm-pgcluster")
             .tempdir()
@@ -463,25 +504,19 @@ impl PgCluster {
             status.success(),
             "chown the cluster's directory to postgres"
         );
-        let data = dir.path().join("data");
-        let data = data.display().to_string();
-        as_postgres(&[
-            &format!("{}/initdb", pg_bin()),
-            "-D",
-            &data,
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "--no-sync",
-        ]);
+        dir
+    }
+
+    /// Gives the cluster in `dir`/data a free loopback port (settings appended last win over
+    /// what a base backup copied) and starts it.
+    fn configure_and_start(dir: tempfile::TempDir, extra: &str) -> PgCluster {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let conf = format!(
-            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n",
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\n{extra}",
             dir.path().display()
         );
         std::fs::OpenOptions::new()
