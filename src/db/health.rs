@@ -7,13 +7,13 @@
 //! per statement (a full disk, a lock) and are reported by the statement.
 
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sqlx::postgres::{PgConnectOptions, PgConnection};
 use sea_orm::sqlx::{ConnectOptions, Connection};
 use sea_orm::{DbErr, RuntimeErr};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::DatabaseUrl;
@@ -27,13 +27,13 @@ pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The database's state as last seen; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Health {
-    up: Arc<AtomicBool>,
+    up: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Health {
     fn default() -> Self {
         Health {
-            up: Arc::new(AtomicBool::new(true)),
+            up: Arc::new(watch::Sender::new(true)),
         }
     }
 }
@@ -41,7 +41,7 @@ impl Default for Health {
 impl Health {
     /// True unless the last check failed.
     pub fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        *self.up.borrow()
     }
 
     /// The error a request gets at once while the database is down (its message is logged;
@@ -50,15 +50,35 @@ impl Health {
         if self.is_up() {
             Ok(())
         } else {
-            Err(DbErr::Conn(RuntimeErr::Internal(
-                "the database is unreachable (the last health check failed)".to_owned(),
-            )))
+            Err(Self::unreachable())
+        }
+    }
+
+    fn unreachable() -> DbErr {
+        DbErr::Conn(RuntimeErr::Internal(
+            "the database is unreachable (the last health check failed)".to_owned(),
+        ))
+    }
+
+    /// `statement`, unless a check finds the database down first: then the error of
+    /// [`Health::check`] at once. A statement in flight when the database goes away would
+    /// otherwise wait for a pooled connection that cannot come, or for an answer from a
+    /// server that hangs, until its request times out.
+    pub async fn unless_down<T>(
+        &self,
+        statement: impl std::future::Future<Output = Result<T, DbErr>>,
+    ) -> Result<T, DbErr> {
+        let mut up = self.up.subscribe();
+        tokio::select! {
+            biased;
+            answer = statement => answer,
+            _ = up.wait_for(|up| !*up) => Err(Self::unreachable()),
         }
     }
 
     /// Records a check's result; logs and counts changes.
     fn set(&self, up: bool, why: &str, metrics: &Metrics) {
-        let was = self.up.swap(up, Ordering::Relaxed);
+        let was = self.up.send_replace(up);
         metrics.set_database_up(up);
         match (was, up) {
             (true, false) => tracing::error!(

@@ -28,7 +28,10 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
 
 use crate::config::DatabaseUrl;
 use crate::decimal::Decimal;
@@ -58,6 +61,38 @@ pub struct Db {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// SQLite: the WAL checkpoints after writes.
     checkpoints: write::Checkpoints,
+}
+
+/// The connection of one read ([`Db::read`]): where it runs, and the health checks that end it
+/// when the database goes away.
+pub struct Read<'a> {
+    health: &'a health::Health,
+    conn: replicas::ReadConn<'a>,
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Read<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.conn.get_database_backend()
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.health.unless_down(self.conn.execute_raw(stmt)).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.health
+            .unless_down(self.conn.execute_unprepared(sql))
+            .await
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.health.unless_down(self.conn.query_one_raw(stmt)).await
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.health.unless_down(self.conn.query_all_raw(stmt)).await
+    }
 }
 
 impl Db {
@@ -112,11 +147,17 @@ impl Db {
     /// Where a read of a request that starts now runs: a standby that has replayed every
     /// write the change feed reported, or the primary ([`replicas`]); an error at once while
     /// the database is known to be down ([`health`]).
-    pub fn read(&self) -> Result<replicas::ReadConn<'_>, DbErr> {
+    /// A statement of it still running when the health checks find the database down ends
+    /// then, with the same error.
+    pub fn read(&self) -> Result<Read<'_>, DbErr> {
         self.health.check()?;
-        Ok(match &self.replicas {
+        let conn = match &self.replicas {
             Some(r) => r.reader(&self.conn),
             None => replicas::ReadConn::Primary(&self.conn),
+        };
+        Ok(Read {
+            health: &self.health,
+            conn,
         })
     }
 

@@ -104,6 +104,43 @@ async fn an_unreachable_database_fails_fast_and_clearly() {
     assert!(answer["errors"].is_null(), "{answer}");
 }
 
+/// A request already waiting on the database when it goes away (here it hangs: nothing is
+/// answered, nothing is closed) ends as soon as the health checks notice — the documented
+/// error, not a wait until REQUEST_TIMEOUT (60 s here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_ends_when_the_database_is_found_down() {
+    let http = tokenmirror::http::HttpOptions {
+        request_timeout: Duration::from_secs(60),
+        ..Default::default()
+    };
+    let (app, proxy) = behind_proxy(settings_with(http)).await;
+    let answer = app.gql("{ tokens { address } }", json!({})).await;
+    assert!(answer["errors"].is_null(), "{answer}");
+
+    proxy.stall();
+    let started = Instant::now();
+    let r = app
+        .client
+        .post(app.url("/graphql"))
+        .json(&json!({"query": "{ tokens { address } }"}))
+        .timeout(Duration::from_secs(20))
+        .send()
+        .await
+        .expect("answered before the client's 20 s timeout");
+    let took = started.elapsed();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(error_codes(&body), vec!["INTERNAL_SERVER_ERROR"], "{body}");
+    // The checks call a silent database down after PROBE_TIMEOUT (1 s), every PROBE_EVERY
+    // (0.5 s): the answer comes then (about 1.5 s), not when the pool gives up waiting for its
+    // connection's ping (ACQUIRE_TIMEOUT, 5 s) nor at the 60 s REQUEST_TIMEOUT.
+    let bound = tokenmirror::db::ACQUIRE_TIMEOUT - Duration::from_millis(1500);
+    assert!(took < bound, "answered after {took:?}");
+    assert!(
+        metrics(&app).await.contains("tokenmirror_database_up 0"),
+        "the health checks saw the database down"
+    );
+}
+
 /// A request that outlives REQUEST_TIMEOUT (here: the database hangs, before its health checks
 /// can notice) gets 503 with a GraphQL error body naming the request id, never an empty body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
