@@ -22,6 +22,7 @@ import contextlib
 import io
 import os
 import re
+import statistics
 import signal
 import sys
 import time
@@ -65,15 +66,24 @@ def segment(server_log, trace, latencies, wrk_out):
           f"socket_errors={field('socket_errors', line)} overlaps={field('overlaps', line)}")
 
 
-def rss_report(out, ref_from):
+def rss_report(out, ref_from, windows=6):
+    """RSS after warm-up, judged by trend, not by single samples: the samples fall into
+    `windows` equal windows, and each window's median is compared with the first one's. (A
+    single sample moves by ±15% here as the allocator returns memory between bursts; a leak
+    moves the medians.)"""
     samples = [(float(a), int(b)) for a, b in (l.split() for l in open(out) if l.strip())]
     after = [kb for t, kb in samples if t >= float(ref_from)]
     if not after:
-        print("reference=0 min=0 max=0 samples=0 worst_pct=100")
+        print("reference=0 min=0 max=0 samples=0 worst_pct=100 medians=")
         return
-    ref = after[0]
-    worst = max(abs(kb - ref) / ref * 100 for kb in after)
-    print(f"reference={ref} min={min(after)} max={max(after)} samples={len(after)} worst_pct={worst:.1f}")
+    k = max(1, min(windows, len(after)))
+    size = len(after) // k
+    medians = [statistics.median(after[i * size:(i + 1) * size if i < k - 1 else len(after)])
+               for i in range(k)]
+    ref = medians[0]
+    worst = max(abs(m - ref) / ref * 100 for m in medians)
+    print(f"reference={int(ref)} min={min(after)} max={max(after)} samples={len(after)} "
+          f"worst_pct={worst:.1f} medians={','.join(str(int(m) // 1024) for m in medians)}")
 
 
 def main():

@@ -17,7 +17,7 @@ use tokenmirror_subgraph::rollup::{roll, Sums};
 
 use crate::cli::{command, listening_address, sigterm};
 use crate::dataset::Lcg;
-use crate::support::{on_both_backends, PgCluster, Proxy, TestDb};
+use crate::support::{on_both_backends, post_graphql, PgCluster, Proxy, TestDb};
 use crate::sync::{assert_mirrors, sim_args, simulator, stored, NET, NOW};
 
 /// Every token's daily rollups equal its stored hours rolled up, and its sync cursor is not
@@ -143,16 +143,7 @@ async fn postgres_restarted_under_load() {
         let (client, base, query) = (client.clone(), base.clone(), query.clone());
         move || {
             let (client, base, query) = (client.clone(), base.clone(), query.clone());
-            async move {
-                let r = client
-                    .post(format!("{base}/graphql"))
-                    .json(&json!({ "query": query }))
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-                    .expect("the server answers");
-                r.json::<Value>().await.expect("a JSON answer")
-            }
+            async move { post_graphql(&client, &base, &query).await }
         }
     };
     let ready = || {

@@ -7,10 +7,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
 use crate::cli::{command, listening_address};
-use crate::support::PgCluster;
+use crate::support::{post_graphql, PgCluster};
 use crate::sync::{sim_args, simulator, NET, NOW};
 
 /// Polls `check` every 100 ms until it holds, for at most `limit`.
@@ -77,30 +75,13 @@ async fn reads_go_to_a_standby_and_survive_its_restart() {
         let (client, base, query) = (client.clone(), base.clone(), query.clone());
         move || {
             let (client, base, query) = (client.clone(), base.clone(), query.clone());
-            async move {
-                let r = client
-                    .post(format!("{base}/graphql"))
-                    .json(&json!({ "query": query }))
-                    .timeout(Duration::from_secs(10))
-                    .send()
-                    .await
-                    .expect("the server answers");
-                r.json::<Value>().await.expect("a JSON answer")
-            }
+            async move { post_graphql(&client, &base, &query).await }
         }
     };
     let synced = || {
         let (client, base) = (client.clone(), base.clone());
         async move {
-            let r: Value = client
-                .post(format!("{base}/graphql"))
-                .json(&json!({ "query": "{ syncStatus { lastSuccessAt } }" }))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let r = post_graphql(&client, &base, "{ syncStatus { lastSuccessAt } }").await;
             r["data"]["syncStatus"]
                 .as_array()
                 .is_some_and(|s| s.len() == 2 && s.iter().all(|t| !t["lastSuccessAt"].is_null()))

@@ -274,6 +274,20 @@ impl TestApp {
     }
 }
 
+/// POSTs `query` to `base`/graphql; its JSON answer (within 10 s).
+pub async fn post_graphql(client: &reqwest::Client, base: &str, query: &str) -> serde_json::Value {
+    client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({ "query": query }))
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON answer")
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
