@@ -1,7 +1,7 @@
 //! Whether the database answers, as last seen — so that, while it does not, a request fails at
 //! once with a clear error instead of waiting for a pool connection that cannot come.
 //!
-//! On PostgreSQL a watcher ([`watch`]) pings the server every [`PROBE_EVERY`] on a connection of
+//! On PostgreSQL a watcher ([`watch()`]) pings the server every [`PROBE_EVERY`] on a connection of
 //! its own (a pooled one would queue behind the requests it is meant to judge), each ping
 //! bounded by [`PROBE_TIMEOUT`]. A file database (SQLite) is always "up": its failures are
 //! per statement (a full disk, a lock) and are reported by the statement.

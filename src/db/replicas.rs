@@ -11,7 +11,7 @@
 //! the chosen standby cannot serve (it lags, it is down, it cancels the query because of a
 //! recovery conflict, SQLSTATE 40001, or its connection is lost or ended by a shutdown) goes to
 //! the primary: the user never sees it. A lost standby leaves the rotation at the first read that
-//! finds it gone, and a read waits at most [`STANDBY_ACQUIRE_TIMEOUT`] for one of its
+//! finds it gone, and a read waits at most 0.5 s (`STANDBY_ACQUIRE_TIMEOUT`) for one of its
 //! connections, so that a standby going away holds no read up for long.
 //!
 //! A standby's lag is 0 when it has replayed the position of the last event, else the age of
