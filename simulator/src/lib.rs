@@ -377,7 +377,8 @@ fn head_hour(clock: &Clock) -> i64 {
     clock::block_time(clock.head()).div_euclid(3600)
 }
 
-/// `http://ADDR/`, with a wildcard address replaced by loopback so that the URL can be used.
+/// The URL the simulator answers at on `addr`, with a wildcard address replaced by loopback so
+/// that the URL can be used.
 fn url_of(addr: SocketAddr) -> String {
     let mut addr = addr;
     if addr.ip().is_unspecified() {

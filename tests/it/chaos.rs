@@ -18,7 +18,7 @@ use tokenmirror_subgraph::rollup::{roll, Sums};
 use crate::cli::{command, listening_address, sigterm};
 use crate::dataset::Lcg;
 use crate::support::{on_both_backends, post_graphql, PgCluster, Proxy, TestDb};
-use crate::sync::{assert_mirrors, sim_args, simulator, stored, NET, NOW};
+use crate::sync::{assert_mirrors, converges, sim_args, simulator, stored, NET, NOW};
 
 /// Every token's daily rollups equal its stored hours rolled up, and its sync cursor is not
 /// ahead of its stored rows.
@@ -305,17 +305,7 @@ async fn the_upstream_cut_off_and_faulty_converges() {
 
     proxy.restore();
     sim.sim.set_fail_rate(0.3);
-    let mut converged = false;
-    for _ in 0..15 {
-        if s.sync_once(&tokio_util::sync::CancellationToken::new())
-            .await
-            .all_ok()
-        {
-            converged = true;
-            break;
-        }
-    }
-    assert!(converged, "no pass succeeded at 30% faults");
+    assert!(converges(&s, 15).await, "no pass succeeded at 30% faults");
     sim.sim.set_fail_rate(0.0);
     assert_mirrors(&t, &sim, 50).await;
     assert_consistent(&t, &sim).await;
@@ -432,17 +422,10 @@ async fn sqlite_on_a_full_disk() {
 
     // Space again: the next passes converge, and the status says so.
     mount("remount,size=64m");
-    let mut converged = false;
-    for _ in 0..3 {
-        if s.sync_once(&tokio_util::sync::CancellationToken::new())
-            .await
-            .all_ok()
-        {
-            converged = true;
-            break;
-        }
-    }
-    assert!(converged, "the sync did not resume once space returned");
+    assert!(
+        converges(&s, 3).await,
+        "the sync did not resume once space returned"
+    );
     assert_mirrors(&t, &sim, 90).await;
     assert_consistent(&t, &sim).await;
     let status = gql("{ syncStatus { lastError } }").await;
