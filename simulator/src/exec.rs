@@ -1,24 +1,25 @@
-//! Executing a plan: each root field resolved at its block (`block:` argument or the indexed
-//! head), filtered, sorted and paged; [`super::output`] writes the answer.
+//! The simulator's executor: each root field resolved at its block (`block:` argument or the
+//! indexed head) over the in-memory model; the query language itself (arguments, filters,
+//! order, paging, output) is [`tokenmirror_subgraph::query`], shared with the mirror.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashSet;
 
-use super::clock::{block_of_hash, block_time};
-use super::error::QueryError;
-use super::fields::{Kind, RootField, TokenField};
-use super::filter::{HourCond, Pred, TokenCond, TokenSource};
-use super::market::TokenParams;
-use super::ops::decode_hex;
-use super::order::{cmp_tokens, page, HourKey};
-use super::output::write_key;
-use super::plan::Node;
-use super::rows::{HourRow, Store};
-use super::tokens::TokenMeta;
-use super::value::V;
+use tokenmirror_subgraph::query::fields::{HourField, Kind, RootField, TokenField};
+use tokenmirror_subgraph::query::list::{
+    not_yet_indexed, split_hour_id, write_token_by_id, write_tokens, HourList,
+};
+use tokenmirror_subgraph::query::output::{write_hours, write_meta, Document, MetaInfo};
+use tokenmirror_subgraph::query::record::{HourRecord, Tokens};
+use tokenmirror_subgraph::query::value::V;
+use tokenmirror_subgraph::query::{Node, QueryError};
+use tokenmirror_subgraph::Decimal;
 
-/// Largest `first`.
-pub const MAX_FIRST: i64 = 1000;
+use super::clock::{block_at, block_hash, block_of_hash, block_time};
+use super::market::TokenParams;
+use super::rows::{HourRow, Store};
+use super::tokens::{self, TokenMeta};
 
 /// Everything a query reads, borrowed for the time of one request.
 pub struct World<'a> {
@@ -38,30 +39,20 @@ pub struct World<'a> {
 /// Runs the root fields `nodes` with the indexed head at block `head`; the answer is the whole
 /// `{"data":…}` document, or the errors (graph-node then sends no data at all).
 pub fn execute(world: &World, nodes: &[Node], head: i64) -> Result<String, Vec<QueryError>> {
-    let mut out = String::with_capacity(4096);
-    out.push_str("{\"data\":{");
-    let mut errors = Vec::new();
-    for (i, node) in nodes.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_key(&mut out, &node.key);
-        if let Err(e) = root(world, node, head, &mut out) {
-            errors.extend(e);
+    let mut doc = Document::new();
+    for node in nodes {
+        let out = doc.field(&node.key);
+        if let Err(e) = root(world, node, head, out) {
+            doc.fail(e);
         }
     }
-    out.push_str("}}");
-    if errors.is_empty() {
-        Ok(out)
-    } else {
-        Err(errors)
-    }
+    doc.finish()
 }
 
 /// Where a root field reads: a block number, and whether its hash is known to the client.
-pub(super) struct At {
-    pub(super) number: i64,
-    pub(super) with_hash: bool,
+struct At {
+    number: i64,
+    with_hash: bool,
 }
 
 /// Resolves a `block: Block_height` argument against the indexed head.
@@ -86,7 +77,7 @@ fn at_block(world: &World, head: i64, block: Option<&V>) -> Result<At, QueryErro
     }
     if let Some(n) = b.get("number").and_then(V::as_int) {
         if n > head {
-            return Err(not_yet_indexed(world, "block.number", head, n));
+            return Err(not_yet_indexed(world.deployment, "block.number", head, n));
         }
         return Ok(At {
             number: n.max(0),
@@ -95,25 +86,18 @@ fn at_block(world: &World, head: i64, block: Option<&V>) -> Result<At, QueryErro
     }
     if let Some(n) = b.get("number_gte").and_then(V::as_int) {
         if n > head {
-            return Err(not_yet_indexed(world, "block.number_gte", head, n));
+            return Err(not_yet_indexed(
+                world.deployment,
+                "block.number_gte",
+                head,
+                n,
+            ));
         }
     }
     Ok(At {
         number: head,
         with_hash: true,
     })
-}
-
-/// graph-node's answer to a block the subgraph has not indexed yet.
-fn not_yet_indexed(world: &World, what: &str, head: i64, n: i64) -> QueryError {
-    QueryError::ValueParse {
-        what: what.to_owned(),
-        message: format!(
-            "subgraph {} has only indexed up to block number {head} \
-             and data for block number {n} is therefore not yet available",
-            world.deployment
-        ),
-    }
 }
 
 fn root(world: &World, node: &Node, head: i64, out: &mut String) -> Result<(), Vec<QueryError>> {
@@ -125,11 +109,21 @@ fn root(world: &World, node: &Node, head: i64, out: &mut String) -> Result<(), V
     let view = View::new(world, block_time(at.number));
     match field {
         RootField::Meta => {
-            view.write_meta(out, &node.children, &at);
+            let seed = world.seed;
+            let meta = MetaInfo {
+                number: at.number,
+                timestamp: Some(block_time(at.number)),
+                hash: at.with_hash.then(|| block_hash(seed, at.number)),
+                parent_hash: (at.with_hash && at.number > 0)
+                    .then(|| block_hash(seed, at.number - 1)),
+                deployment: world.deployment,
+                has_indexing_errors: false,
+            };
+            write_meta(out, &node.children, &meta);
             Ok(())
         }
-        RootField::Tokens => view.tokens(node, out),
-        RootField::Token => view.token(node, out).map_err(|e| vec![e]),
+        RootField::Tokens => write_tokens(out, node, &view, world.max_skip),
+        RootField::Token => write_token_by_id(out, node, &view).map_err(|e| vec![e]),
         RootField::HourDatas => view.hours(node, out),
         RootField::HourData => {
             view.hour(node, out);
@@ -139,8 +133,8 @@ fn root(world: &World, node: &Node, head: i64, out: &mut String) -> Result<(), V
 }
 
 /// The data as of one time: the rows and token fields of that moment, computed on demand.
-pub(super) struct View<'a> {
-    pub(super) world: &'a World<'a>,
+struct View<'a> {
+    world: &'a World<'a>,
     /// Unix time the data is as of (a block's timestamp).
     t: i64,
     /// The hour `t` falls in: the live hour.
@@ -149,23 +143,83 @@ pub(super) struct View<'a> {
     metas: Vec<OnceCell<TokenMeta>>,
 }
 
-impl TokenSource for View<'_> {
-    fn params(&self) -> &[TokenParams] {
-        self.world.tokens
+impl Tokens for View<'_> {
+    fn count(&self) -> usize {
+        self.world.tokens.len()
     }
 
-    fn meta(&self, i: usize) -> &TokenMeta {
-        self.metas[i].get_or_init(|| {
-            let p = &self.world.tokens[i];
-            TokenMeta::at(
-                self.world.seed,
-                p,
-                self.world.store,
-                self.t,
-                self.live(i),
-                self.world.history,
-            )
-        })
+    fn address(&self, i: usize) -> &str {
+        &self.world.tokens[i].address
+    }
+
+    fn text(&self, i: usize, field: TokenField) -> Option<&str> {
+        tokens::text(&self.world.tokens[i], field)
+    }
+
+    fn number(&self, i: usize, field: TokenField) -> Option<&Decimal> {
+        self.meta(i).dec(field).map(|d| &d.value)
+    }
+
+    fn changed_at_block(&self, i: usize) -> i64 {
+        block_at(self.meta(i).last_change)
+    }
+}
+
+/// A row as served: malformed for the token `--corrupt` names.
+struct Served<'a> {
+    row: &'a HourRow,
+    corrupt: bool,
+}
+
+impl HourRecord for HourRow {
+    fn token(&self) -> usize {
+        self.token as usize
+    }
+
+    fn period_start(&self) -> i64 {
+        HourRow::period_start(self)
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn number(&self, field: HourField) -> Option<&Decimal> {
+        self.dec(field).map(|d| &d.value)
+    }
+
+    fn changed_at_block(&self) -> i64 {
+        block_at(self.last_event)
+    }
+}
+
+impl HourRecord for Served<'_> {
+    fn token(&self) -> usize {
+        self.row.token()
+    }
+
+    fn period_start(&self) -> i64 {
+        self.row.period_start()
+    }
+
+    fn id(&self) -> &str {
+        &self.row.id
+    }
+
+    fn number(&self, field: HourField) -> Option<&Decimal> {
+        HourRecord::number(self.row, field)
+    }
+
+    fn changed_at_block(&self) -> i64 {
+        HourRecord::changed_at_block(self.row)
+    }
+
+    fn served(&self, field: HourField) -> Option<Cow<'_, str>> {
+        match field {
+            // A malformed upstream row: a decimal in exponent notation.
+            HourField::Open if self.corrupt => Some(Cow::Owned(self.row.open.scientific())),
+            _ => self.row.dec(field).map(|d| Cow::Borrowed(d.as_str())),
+        }
     }
 }
 
@@ -196,122 +250,61 @@ impl<'a> View<'a> {
         !self.world.hidden.is_empty() && self.world.hidden.contains(&(row.token, row.hour))
     }
 
-    /// `first` and `skip`, checked against their ranges (both errors when both are wrong).
-    fn range(&self, node: &Node) -> Result<(usize, usize), Vec<QueryError>> {
-        let first = node.arg("first").and_then(V::as_int).unwrap_or(100);
-        let skip = node.arg("skip").and_then(V::as_int).unwrap_or(0);
-        let max_skip = i64::try_from(self.world.max_skip).unwrap_or(i64::MAX);
-        let mut errors = Vec::new();
-        if !(0..=MAX_FIRST).contains(&first) {
-            errors.push(QueryError::Range {
-                arg: "first",
-                max: MAX_FIRST as u64,
-                actual: first,
-            });
-        }
-        if !(0..=max_skip).contains(&skip) {
-            errors.push(QueryError::Range {
-                arg: "skip",
-                max: self.world.max_skip,
-                actual: skip,
-            });
-        }
-        if errors.is_empty() {
-            Ok((first as usize, skip as usize))
-        } else {
-            Err(errors)
-        }
+    fn meta(&self, i: usize) -> &TokenMeta {
+        self.metas[i].get_or_init(|| {
+            let p = &self.world.tokens[i];
+            TokenMeta::at(
+                self.world.seed,
+                p,
+                self.world.store,
+                self.t,
+                self.live(i),
+                self.world.history,
+            )
+        })
     }
 
-    /// `orderBy` (if given) and whether `orderDirection` is `desc` (ignored without `orderBy`).
-    fn order<'n>(&self, node: &'n Node) -> (Option<&'n str>, bool) {
-        let by = node.arg("orderBy").and_then(V::as_str);
-        let desc = by.is_some() && node.arg("orderDirection").and_then(V::as_str) == Some("desc");
-        (by, desc)
-    }
-
-    fn tokens(&self, node: &Node, out: &mut String) -> Result<(), Vec<QueryError>> {
-        let (first, skip) = self.range(node)?;
-        let filter = match node.arg("where") {
-            Some(w) => Some(Pred::<TokenCond>::tokens(w).map_err(|e| vec![e])?),
-            None => None,
-        };
-        let (by, desc) = self.order(node);
-        let field = by.and_then(TokenField::named).unwrap_or(TokenField::Id);
-        let matching: Vec<usize> = (0..self.world.tokens.len())
-            .filter(|&i| filter.as_ref().is_none_or(|f| f.matches(i, self)))
-            .collect();
-        let picked = page(matching, skip, first, desc, |a, b| {
-            cmp_tokens(field, *a, *b, self)
-        });
-        out.push('[');
-        for (k, i) in picked.into_iter().enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            self.write_token(out, i, &node.children);
+    fn served<'r>(&self, row: &'r HourRow) -> Served<'r> {
+        Served {
+            row,
+            corrupt: self.world.corrupt == Some(row.token),
         }
-        out.push(']');
-        Ok(())
-    }
-
-    fn token(&self, node: &Node, out: &mut String) -> Result<(), QueryError> {
-        let id = node.arg("id").and_then(V::as_str).unwrap_or_default();
-        let bytes = decode_hex(id).map_err(QueryError::bytes)?;
-        let found = self
-            .world
-            .tokens
-            .iter()
-            .position(|p| decode_hex(&p.address).is_ok_and(|a| a == bytes));
-        match found {
-            Some(i) => self.write_token(out, i, &node.children),
-            None => out.push_str("null"),
-        }
-        Ok(())
     }
 
     fn hours(&self, node: &Node, out: &mut String) -> Result<(), Vec<QueryError>> {
-        let (first, skip) = self.range(node)?;
-        let filter = match node.arg("where") {
-            Some(w) => Some(Pred::<HourCond>::hours(w, self).map_err(|e| vec![e])?),
-            None => None,
-        };
-        let (by, desc) = self.order(node);
-        let key = by.and_then(HourKey::named).unwrap_or(HourKey::Id);
-        let rows = if first == 0 {
+        let list = HourList::new(node, self, self.world.max_skip)?;
+        let rows = if list.first == 0 {
             Vec::new()
         } else {
-            self.candidates(filter.as_ref())
+            self.candidates(&list)
         };
-        let picked = page(rows, skip, first, desc, |a, b| key.cmp(a, b, self));
-        out.reserve(picked.len() * 64 * (node.children.len() + 1));
-        out.push('[');
-        for (k, row) in picked.into_iter().enumerate() {
-            if k > 0 {
-                out.push(',');
-            }
-            self.write_hour(out, row, &node.children);
-        }
-        out.push(']');
+        let picked: Vec<Served> = list
+            .page(rows, self)
+            .into_iter()
+            .map(|r| self.served(r))
+            .collect();
+        write_hours(out, &picked, &node.children, self);
         Ok(())
     }
 
-    /// The rows passing `filter`, using its token mask and hour bounds to skip the rest.
-    fn candidates(&self, filter: Option<&Pred<HourCond>>) -> Vec<&HourRow> {
+    /// The rows the list may hold: those of the tokens and hours its filter allows (not yet
+    /// filtered further), reorged ones left out.
+    fn candidates(&self, list: &HourList) -> Vec<&HourRow> {
         let n = self.world.tokens.len();
-        let (mask, (lo, hi)) = match filter {
-            Some(f) => (f.token_mask(n), f.hour_bounds()),
-            None => (vec![true; n], (i64::MIN, i64::MAX)),
-        };
+        let (mask, (lo, hi)) = (list.token_mask(n), list.hour_bounds());
         let store = self.world.store;
-        let passes = |r: &&HourRow| !self.hidden(r) && filter.is_none_or(|f| f.matches(r));
         let mut rows = Vec::new();
         for i in (0..n).filter(|&i| mask[i]) {
             let from = lo.max(store.first_hour);
             let to = hi.min(self.hour);
-            rows.extend(store.rows_between(i, from, to).iter().filter(|r| passes(r)));
+            rows.extend(
+                store
+                    .rows_between(i, from, to)
+                    .iter()
+                    .filter(|r| !self.hidden(r)),
+            );
             if (lo..hi).contains(&self.hour) {
-                rows.extend(self.live(i).filter(|r| passes(r)));
+                rows.extend(self.live(i));
             }
         }
         rows
@@ -320,15 +313,19 @@ impl<'a> View<'a> {
     fn hour(&self, node: &Node, out: &mut String) {
         let id = node.arg("id").and_then(V::as_str).unwrap_or_default();
         match self.find_hour(id) {
-            Some(row) => self.write_hour(out, row, &node.children),
+            Some(row) => tokenmirror_subgraph::query::output::write_hour(
+                out,
+                &self.served(row),
+                &node.children,
+                self,
+            ),
             None => out.push_str("null"),
         }
     }
 
     /// The row with id `id` (`0x<address>-<hour>`), if it is served at this time.
     fn find_hour(&self, id: &str) -> Option<&HourRow> {
-        let (address, hour) = id.rsplit_once('-')?;
-        let hour: i64 = hour.parse().ok()?;
+        let (address, hour) = split_hour_id(id)?;
         let i = self
             .world
             .tokens

@@ -27,9 +27,9 @@ use axum::Router;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::error::json_string;
 use super::faults::{self, Fault};
 use super::Simulator;
+use tokenmirror_subgraph::query::error::json_string;
 
 /// Largest request body read.
 const MAX_BODY: usize = 1 << 20;

@@ -26,22 +26,13 @@
 //! row. Moving the clock forward only changes the current hour and adds new ones.
 
 mod clock;
-mod error;
 mod exec;
 mod faults;
-mod fields;
-mod filter;
 mod http;
 mod market;
 mod noise;
-mod ops;
-mod order;
-mod output;
-mod plan;
 mod rows;
-mod schema;
 mod tokens;
-mod value;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -53,6 +44,8 @@ use anyhow::Context as _;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+use tokenmirror_subgraph::query;
 
 use clock::Clock;
 pub use clock::GENESIS_UNIX;
@@ -289,9 +282,9 @@ impl Simulator {
         variables: Option<&serde_json::Map<String, serde_json::Value>>,
         operation_name: Option<&str>,
     ) -> String {
-        let nodes = match plan::plan(schema::schema(), query, variables, operation_name) {
+        let nodes = match query::plan(query::schema::schema(), query, variables, operation_name) {
             Ok(nodes) => nodes,
-            Err(errors) => return error::errors_json(&errors),
+            Err(errors) => return query::errors_json(&errors),
         };
         let inner = &self.inner;
         let head = inner.clock.head();
@@ -310,7 +303,7 @@ impl Simulator {
             store: &store,
             hidden: &hidden,
         };
-        exec::execute(&world, &nodes, head).unwrap_or_else(|errors| error::errors_json(&errors))
+        exec::execute(&world, &nodes, head).unwrap_or_else(|errors| query::errors_json(&errors))
     }
 
     /// The store as of the clock: its window starting `--history` before now, complete up to

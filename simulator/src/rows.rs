@@ -7,6 +7,7 @@
 //! reaches a new hour and drops the hours that leave the history window.
 
 use super::market::{Event, TokenParams, WalkState};
+use tokenmirror_subgraph::query::fields::HourField;
 use tokenmirror_subgraph::Decimal;
 
 use super::noise::hash;
@@ -125,6 +126,23 @@ impl HourRow {
     /// `periodStartUnix`.
     pub fn period_start(&self) -> i64 {
         self.hour * 3600
+    }
+
+    /// The decimal `field` serves (`None` for id, periodStartUnix and token).
+    pub fn dec(&self, field: HourField) -> Option<&Dec> {
+        use HourField::*;
+        Some(match field {
+            Id | PeriodStartUnix | Token => return None,
+            Volume => &self.volume,
+            VolumeUsd | UntrackedVolumeUsd => &self.volume_usd,
+            TotalValueLocked => &self.total_value_locked,
+            TotalValueLockedUsd => &self.total_value_locked_usd,
+            PriceUsd | Close => &self.close,
+            FeesUsd => &self.fees_usd,
+            Open => &self.open,
+            High => &self.high,
+            Low => &self.low,
+        })
     }
 }
 

@@ -1,10 +1,10 @@
 //! The `Token` entity as of a point in time: static metadata plus cumulative volumes, trades and
 //! current liquidity, consistent with the hourly rows served at the same time.
 
-use super::fields::TokenField;
 use super::market::{self, TokenParams};
 use super::noise::hash;
 use super::rows::{Dec, HourRow, Store};
+use tokenmirror_subgraph::query::fields::TokenField;
 
 /// Hour index of 2021-05-05 00:00 UTC, when Uniswap v3 launched: the simulated tokens' cumulative
 /// totals count from then on, at the mean rate, or from 90 days before the history window when

@@ -10,11 +10,14 @@
 //!   with the arithmetic candles need (exact sums rounded once, numeric comparison).
 //! - [`number`]: numbers as clients write them in filters (any notation), rounded as graph-node
 //!   rounds its arguments and compared exactly with decimals.
+//! - [`query`]: the query language itself (parse, plan, filter, order, page, serialize), shared
+//!   by the simulator's in-memory executor and the mirror's drop-in endpoint over SQL.
 //! - [`rollup`]: combining consecutive hours (or days) into one period, as the subgraph builds
 //!   `TokenDayData` from the same events.
 
 pub mod decimal;
 pub mod number;
+pub mod query;
 pub mod rollup;
 
 pub use decimal::{Decimal, DecimalError, SIGNIFICANT_DIGITS};

@@ -1,10 +1,10 @@
-//! The upstream SDL (`subgraph/upstream.graphql`) as the simulator's single source of truth.
+//! The upstream SDL (`subgraph/upstream.graphql`) as the query language's single source of
+//! truth.
 //!
-//! The sync's cynic queries are compiled against the same file, so the simulator parses it once
-//! at start and checks every query against it: field names, argument names, argument and
-//! variable types. A field added there without a resolver here is answered with graph-node's
-//! "not yet implemented" error, and the integration tests walk the whole SDL to prove there is
-//! none.
+//! The sync's cynic queries are compiled against the same file, so the planner parses it once
+//! and checks every query against it: field names, argument names, argument and variable types.
+//! A field added there without a resolver is answered with graph-node's "not yet implemented"
+//! error, and the simulator's integration tests walk the whole SDL to prove there is none.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -13,7 +13,7 @@ use async_graphql_parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition
 use async_graphql_value::ConstValue;
 
 /// The upstream SDL text, as checked in.
-pub use tokenmirror_subgraph::SDL;
+pub use crate::SDL;
 
 /// The GraphQL types the SDL declares (plus the built-in scalars).
 #[derive(Debug, Default)]

@@ -7,9 +7,7 @@
 use std::cmp::Ordering;
 
 use super::fields::{HourField, TokenField};
-use super::filter::TokenSource;
-use super::rows::HourRow;
-use super::tokens;
+use super::record::{HourRecord, Tokens};
 
 /// A sort key of `TokenHourData`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,35 +34,34 @@ impl HourKey {
     }
 
     /// Compares two rows by this key, then by id.
-    pub fn cmp(self, a: &HourRow, b: &HourRow, src: &dyn TokenSource) -> Ordering {
+    pub fn cmp(self, a: &impl HourRecord, b: &impl HourRecord, src: &dyn Tokens) -> Ordering {
         let by_key = match self {
             HourKey::Id => Ordering::Equal,
-            HourKey::Period => a.hour.cmp(&b.hour),
-            HourKey::Token(field) => cmp_tokens(field, a.token as usize, b.token as usize, src),
-            HourKey::Dec(field) => match (field.dec(a), field.dec(b)) {
-                (Some(x), Some(y)) => x.value.cmp_numeric(&y.value),
+            HourKey::Period => a.period_start().cmp(&b.period_start()),
+            HourKey::Token(field) => cmp_tokens(field, a.token(), b.token(), src),
+            HourKey::Dec(field) => match (a.number(field), b.number(field)) {
+                (Some(x), Some(y)) => x.cmp_numeric(y),
                 _ => Ordering::Equal,
             },
         };
-        by_key.then_with(|| a.id.as_bytes().cmp(b.id.as_bytes()))
+        by_key.then_with(|| a.id().as_bytes().cmp(b.id().as_bytes()))
     }
 }
 
 /// Compares tokens `a` and `b` by `field`, then by id.
-pub fn cmp_tokens(field: TokenField, a: usize, b: usize, src: &dyn TokenSource) -> Ordering {
-    let params = src.params();
-    let (Some(pa), Some(pb)) = (params.get(a), params.get(b)) else {
+pub fn cmp_tokens(field: TokenField, a: usize, b: usize, src: &dyn Tokens) -> Ordering {
+    if a >= src.count() || b >= src.count() {
         return Ordering::Equal;
-    };
-    let by_key = match (tokens::text(pa, field), tokens::text(pb, field)) {
+    }
+    let by_key = match (src.text(a, field), src.text(b, field)) {
         (Some(x), Some(y)) => x.as_bytes().cmp(y.as_bytes()),
-        _ => match (src.meta(a).dec(field), src.meta(b).dec(field)) {
-            (Some(x), Some(y)) => x.value.cmp_numeric(&y.value),
+        _ => match (src.number(a, field), src.number(b, field)) {
+            (Some(x), Some(y)) => x.cmp_numeric(y),
             _ => Ordering::Equal,
         },
     };
     // Addresses have one length and are lowercase, so text order is byte order.
-    by_key.then_with(|| pa.address.cmp(&pb.address))
+    by_key.then_with(|| src.address(a).cmp(src.address(b)))
 }
 
 /// Sorts `items` with `cmp` (reversed for `desc`) and keeps `first` of them after `skip`.

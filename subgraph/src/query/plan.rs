@@ -389,7 +389,7 @@ fn too_deep(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::SDL;
+    use crate::SDL;
 
     fn errors(q: &str) -> Vec<String> {
         let s = Schema::parse(SDL).unwrap();

@@ -219,7 +219,8 @@ fn coerce_scalar(name: &str, v: &V) -> Option<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Schema, SDL};
+    use crate::query::schema::Schema;
+    use crate::SDL;
 
     #[test]
     fn debug_form_matches_graph_node() {

@@ -7,15 +7,12 @@
 
 use std::cmp::Ordering;
 
-use super::clock::block_at;
 use super::error::QueryError;
 use super::fields::{HourField, TokenField};
-use super::market::TokenParams;
 use super::ops::{contains, decode_hex, split_key, test, text_op, CmpOp, Op, Test};
-use super::rows::HourRow;
-use super::tokens::{self, TokenMeta};
+use super::record::{HourRecord, Tokens};
 use super::value::V;
-use tokenmirror_subgraph::Number;
+use crate::Number;
 
 /// A boolean combination of conditions.
 #[derive(Debug, Clone)]
@@ -35,7 +32,7 @@ impl<C> Pred<C> {
     }
 
     /// The conditions that must all hold (the top level and nested `and`s).
-    fn required(&self) -> Vec<&C> {
+    pub fn required(&self) -> Vec<&C> {
         match self {
             Pred::All(ps) => ps.iter().flat_map(Pred::required).collect(),
             Pred::Cond(c) => vec![c],
@@ -65,31 +62,23 @@ pub enum TokenCond {
     ChangedSince(i64),
 }
 
-/// What token filters are evaluated against.
-pub trait TokenSource {
-    /// The tokens, in index order.
-    fn params(&self) -> &[TokenParams];
-    /// Token `i`'s fields at the time of the query.
-    fn meta(&self, i: usize) -> &TokenMeta;
-}
-
 impl Pred<HourCond> {
     /// Compiles a `TokenHourData_filter` value.
-    pub fn hours(filter: &V, tokens: &dyn TokenSource) -> Result<Self, QueryError> {
+    pub fn hours(filter: &V, tokens: &dyn Tokens) -> Result<Self, QueryError> {
         compile(filter, &mut |key, value| hour_cond(key, value, tokens))
     }
 
     /// Whether `row` passes.
-    pub fn matches(&self, row: &HourRow) -> bool {
+    pub fn matches(&self, row: &impl HourRecord) -> bool {
         self.eval(&|c| match c {
-            HourCond::Id(t) => t.eval(|x| row.id.as_bytes().cmp(x.as_bytes()), |_, _, _| false),
+            HourCond::Id(t) => t.eval(|x| row.id().as_bytes().cmp(x.as_bytes()), |_, _, _| false),
             HourCond::Period(t) => t.eval(|x| row.period_start().cmp(x), |_, _, _| false),
-            HourCond::Tokens(mask) => mask.get(row.token as usize).copied().unwrap_or(false),
-            HourCond::Dec(field, t) => match field.dec(row) {
-                Some(d) => t.eval(|x| d.value.cmp_number(x), |_, _, _| false),
+            HourCond::Tokens(mask) => mask.get(row.token()).copied().unwrap_or(false),
+            HourCond::Dec(field, t) => match row.number(*field) {
+                Some(d) => t.eval(|x| d.cmp_number(x), |_, _, _| false),
                 None => false,
             },
-            HourCond::ChangedSince(n) => block_at(row.last_event) >= *n,
+            HourCond::ChangedSince(n) => row.changed_at_block() >= *n,
         })
     }
 
@@ -140,27 +129,27 @@ impl Pred<TokenCond> {
     }
 
     /// Whether token `i` passes.
-    pub fn matches(&self, i: usize, src: &dyn TokenSource) -> bool {
-        let Some(p) = src.params().get(i) else {
+    pub fn matches(&self, i: usize, src: &dyn Tokens) -> bool {
+        if i >= src.count() {
             return false;
-        };
+        }
         self.eval(&|c| match c {
             TokenCond::Id(t) => {
-                let addr = decode_hex(&p.address).unwrap_or_default();
+                let addr = decode_hex(src.address(i)).unwrap_or_default();
                 t.eval(|x| addr.as_slice().cmp(x), |_, x, _| contains(&addr, x))
             }
             TokenCond::Text(field, t) => {
-                let value = tokens::text(p, *field).unwrap_or("");
+                let value = src.text(i, *field).unwrap_or("");
                 t.eval(
                     |x| value.as_bytes().cmp(x.as_bytes()),
                     |op, x, nocase| text_op(op, value, x, nocase),
                 )
             }
-            TokenCond::Num(field, t) => match src.meta(i).dec(*field) {
-                Some(d) => t.eval(|x| d.value.cmp_number(x), |_, _, _| false),
+            TokenCond::Num(field, t) => match src.number(i, *field) {
+                Some(d) => t.eval(|x| d.cmp_number(x), |_, _, _| false),
                 None => false,
             },
-            TokenCond::ChangedSince(n) => block_at(src.meta(i).last_change) >= *n,
+            TokenCond::ChangedSince(n) => src.changed_at_block(i) >= *n,
         })
     }
 }
@@ -208,13 +197,13 @@ fn compile<C>(filter: &V, cond: &mut CondFn<'_, C>) -> Result<Pred<C>, QueryErro
     Ok(Pred::All(all))
 }
 
-fn hour_cond(key: &str, value: &V, tokens: &dyn TokenSource) -> Result<Pred<HourCond>, QueryError> {
+fn hour_cond(key: &str, value: &V, tokens: &dyn Tokens) -> Result<Pred<HourCond>, QueryError> {
     let cond = match key {
         "_change_block" => HourCond::ChangedSince(change_block(value)),
         "token_" => {
             let pred = Pred::tokens(value)?;
             HourCond::Tokens(
-                (0..tokens.params().len())
+                (0..tokens.count())
                     .map(|i| pred.matches(i, tokens))
                     .collect(),
             )
@@ -226,9 +215,7 @@ fn hour_cond(key: &str, value: &V, tokens: &dyn TokenSource) -> Result<Pred<Hour
                 Some(HourField::PeriodStartUnix) => HourCond::Period(test(op, value, |v| {
                     v.as_int().ok_or_else(|| unsupported(key))
                 })?),
-                Some(HourField::Token) => {
-                    HourCond::Tokens(token_ref_mask(op, value, tokens.params())?)
-                }
+                Some(HourField::Token) => HourCond::Tokens(token_ref_mask(op, value, tokens)?),
                 Some(field) => HourCond::Dec(field, test(op, value, big_decimal)?),
                 None => return Err(unsupported(key)),
             }
@@ -254,26 +241,24 @@ fn token_cond(key: &str, value: &V) -> Result<Pred<TokenCond>, QueryError> {
 
 /// `token`, `token_in`, `token_contains`, … on a row: the token's id given as a String.
 /// Comparisons decode it as Bytes (the id's type); text operators look at its hex text.
-fn token_ref_mask(op: Op, value: &V, tokens: &[TokenParams]) -> Result<Vec<bool>, QueryError> {
+fn token_ref_mask(op: Op, value: &V, tokens: &dyn Tokens) -> Result<Vec<bool>, QueryError> {
     Ok(match op {
         Op::Text { .. } => {
             let t = test(op, value, text_operand)?;
-            tokens
-                .iter()
-                .map(|p| {
+            (0..tokens.count())
+                .map(|i| {
                     t.eval(
                         |_| Ordering::Equal,
-                        |op, x, nocase| text_op(op, &p.address, x, nocase),
+                        |op, x, nocase| text_op(op, tokens.address(i), x, nocase),
                     )
                 })
                 .collect()
         }
         _ => {
             let t = test(op, value, bytes_operand)?;
-            tokens
-                .iter()
-                .map(|p| {
-                    let addr = decode_hex(&p.address).unwrap_or_default();
+            (0..tokens.count())
+                .map(|i| {
+                    let addr = decode_hex(tokens.address(i)).unwrap_or_default();
                     t.eval(|x| addr.as_slice().cmp(x), |_, _, _| false)
                 })
                 .collect()

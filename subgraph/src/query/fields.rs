@@ -1,10 +1,8 @@
-//! The fields the simulator can resolve, by the SDL's names.
+//! The fields the executors resolve, by the SDL's names.
 //!
 //! The planner maps every selected field of the SDL to one of these; a field the SDL has and
 //! this module does not know is answered with graph-node's "not yet implemented" error, and the
-//! integration tests select every SDL field to prove there is none.
-
-use super::rows::{Dec, HourRow};
+//! simulator's integration tests select every SDL field to prove there is none.
 
 /// A field of `Query`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +99,8 @@ impl Kind {
 }
 
 impl RootField {
-    fn named(name: &str) -> Option<RootField> {
+    /// The field called `name`.
+    pub fn named(name: &str) -> Option<RootField> {
         Some(match name {
             "token" => RootField::Token,
             "tokens" => RootField::Tokens,
@@ -192,25 +191,6 @@ impl BlockField {
             "timestamp" => BlockField::Timestamp,
             "parentHash" => BlockField::ParentHash,
             _ => return None,
-        })
-    }
-}
-
-impl HourField {
-    /// The decimal this field serves from `row` (`None` for id, periodStartUnix and token).
-    pub fn dec(self, row: &HourRow) -> Option<&Dec> {
-        use HourField::*;
-        Some(match self {
-            Id | PeriodStartUnix | Token => return None,
-            Volume => &row.volume,
-            VolumeUsd | UntrackedVolumeUsd => &row.volume_usd,
-            TotalValueLocked => &row.total_value_locked,
-            TotalValueLockedUsd => &row.total_value_locked_usd,
-            PriceUsd | Close => &row.close,
-            FeesUsd => &row.fees_usd,
-            Open => &row.open,
-            High => &row.high,
-            Low => &row.low,
         })
     }
 }
