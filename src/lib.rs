@@ -6,7 +6,8 @@
 //!
 //! The workspace: this crate (the `tokenmirror` binary and its library), `migration/` (the
 //! database schema, one sea-orm migration per file), `subgraph/` (`tokenmirror-subgraph`: the
-//! upstream's SDL and its exact decimal values, shared with the simulator), `simulator/`
+//! upstream's SDL, its query language and its exact decimal values, shared with the simulator),
+//! `simulator/`
 //! (`tokenmirror-simulator`: the offline Uniswap v3 subgraph) and `vendor/async-graphql`
 //! (async-graphql 7.2.1 with a small documented patch).
 //!
@@ -16,6 +17,8 @@
 //! - [`commands`]: what each subcommand does, with its exit code.
 //! - [`app`]: the server (and sync loop) put together, as `serve` runs it and tests start it.
 //! - [`http`]: the axum router: `/graphql`, GraphiQL and its assets, health, metrics.
+//! - [`dropin`]: the drop-in subgraph endpoint's executor (the upstream's own query language
+//!   over the mirror's tables).
 //! - [`api`]: the GraphQL schema (no HTTP types) and its resolvers, one module per feature.
 //! - [`sync`]: keeps the mirror in step with the upstream subgraphs.
 //! - [`db`]: connecting, migrations, entities, exact reads and idempotent writes.
@@ -31,6 +34,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod dropin;
 pub mod error;
 pub mod feed;
 pub mod http;

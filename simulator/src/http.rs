@@ -29,7 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::faults::{self, Fault};
 use super::Simulator;
-use tokenmirror_subgraph::query::error::json_string;
+use tokenmirror_subgraph::query::request::{self, Request as GraphQlRequest};
 
 /// Largest request body read.
 const MAX_BODY: usize = 1 << 20;
@@ -61,13 +61,6 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await
-}
-
-/// A GraphQL request as sent.
-struct GraphQlRequest {
-    query: String,
-    variables: Option<serde_json::Map<String, serde_json::Value>>,
-    operation_name: Option<String>,
 }
 
 async fn graphql(State(sim): State<Simulator>, request: Request) -> Response {
@@ -124,10 +117,7 @@ async fn graphql(State(sim): State<Simulator>, request: Request) -> Response {
         ),
         Err(message) => json(
             StatusCode::BAD_REQUEST,
-            format!(
-                "{{\"error\":{}}}",
-                json_string(&format!("GraphQL server error (client error): {message}"))
-            ),
+            request::client_error_json(&message),
         ),
     }
 }
@@ -141,44 +131,9 @@ fn parse(method: &Method, uri: &axum::http::Uri, body: &Bytes) -> Result<GraphQl
     if method == Method::GET || method == Method::HEAD {
         let Query(params) =
             Query::<HashMap<String, String>>::try_from_uri(uri).map_err(|e| e.to_string())?;
-        let query = params
-            .get("query")
-            .ok_or("The \"query\" field is missing in request data")?;
-        let variables = match params.get("variables").map(|v| serde_json::from_str(v)) {
-            None | Some(Ok(serde_json::Value::Null)) => None,
-            Some(Ok(serde_json::Value::Object(m))) => Some(m),
-            Some(_) => return Err("Invalid query variables provided".to_owned()),
-        };
-        return Ok(GraphQlRequest {
-            query: query.clone(),
-            variables,
-            operation_name: params.get("operationName").cloned(),
-        });
+        return request::from_params(&params);
     }
-    let json: serde_json::Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-    let serde_json::Value::Object(mut obj) = json else {
-        return Err("ValidatedRequest data is not an object".to_owned());
-    };
-    let query = match obj.remove("query") {
-        Some(serde_json::Value::String(q)) => q,
-        // graph-node's text, missing space included.
-        Some(_) => return Err("The\"query\" field is not a string".to_owned()),
-        None => return Err("The \"query\" field is missing in request data".to_owned()),
-    };
-    let variables = match obj.remove("variables") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::Object(m)) => Some(m),
-        Some(_) => return Err("Invalid query variables provided".to_owned()),
-    };
-    let operation_name = match obj.remove("operationName") {
-        Some(serde_json::Value::String(s)) => Some(s),
-        _ => None,
-    };
-    Ok(GraphQlRequest {
-        query,
-        variables,
-        operation_name,
-    })
+    request::from_body(body)
 }
 
 /// Closes the connection without answering: through the connection's kill switch when the

@@ -48,6 +48,11 @@ impl ApiContext {
         self
     }
 
+    /// The configured networks, the default first.
+    pub fn networks(&self) -> &[String] {
+        &self.networks
+    }
+
     /// Checks `network` (or picks the default).
     pub(crate) async fn network(
         &self,

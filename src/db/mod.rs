@@ -17,6 +17,7 @@ pub mod hours;
 pub mod replicas;
 mod sql;
 pub mod state;
+pub mod subgraph;
 pub mod tokens;
 mod write;
 

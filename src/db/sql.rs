@@ -20,6 +20,11 @@ impl SqlBuilder {
         }
     }
 
+    /// The backend the SQL is for.
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
     /// Appends literal SQL.
     pub(crate) fn sql(&mut self, s: &str) -> &mut Self {
         self.sql.push_str(s);

@@ -1,6 +1,7 @@
 //! The HTTP server: `/graphql` (GraphQL over HTTP, subscriptions over WebSocket, and GraphiQL
 //! for browsers), GraphiQL at `/` with its assets under `/graphiql/`, the live chart at
-//! `/chart`, TradingView's UDF datafeed under `/udf/`, `/healthz`, `/readyz`, `/metrics`; plus
+//! `/chart`, TradingView's UDF datafeed under `/udf/`, the drop-in subgraph endpoint at
+//! `/subgraphs/{network}` and `/subgraph`, `/healthz`, `/readyz`, `/metrics`; plus
 //! CORS, compression, a body size limit, slow-client and request timeouts (`server`), and one
 //! log line per request.
 
@@ -13,6 +14,7 @@ mod observe;
 pub mod persisted;
 pub mod ratelimit;
 mod server;
+mod subgraph;
 pub mod udf;
 mod ws;
 
@@ -118,6 +120,11 @@ pub fn router(state: AppState, opts: &HttpOptions) -> Router {
                 .post(graphql::post)
                 .fallback(graphql::method_not_allowed),
         )
+        .route(
+            "/subgraphs/{network}",
+            get(subgraph::named).post(subgraph::named),
+        )
+        .route("/subgraph", get(subgraph::default).post(subgraph::default))
         .route("/udf/config", get(udf::config))
         .route("/udf/symbols", get(udf::symbols))
         .route("/udf/search", get(udf::search))

@@ -16,6 +16,7 @@ mod protect;
 mod replicas;
 mod secrets;
 mod storage;
+mod subgraph;
 mod subscriptions;
 mod sync;
 mod udf;

@@ -67,7 +67,7 @@ pub fn settings(backfill_days: u64) -> SyncSettings {
     }
 }
 
-fn syncer(t: &TestDb, sim: &SimHandle, backfill_days: u64) -> Syncer {
+pub fn syncer(t: &TestDb, sim: &SimHandle, backfill_days: u64) -> Syncer {
     Syncer::new(
         t.db.clone(),
         &sources(sim),

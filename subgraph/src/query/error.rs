@@ -78,6 +78,8 @@ pub enum QueryError {
     UndefinedFragment(String),
     CyclicalFragment(String),
     Unimplemented(String),
+    /// What an executor will not answer, and why (its own text: graph-node has none).
+    Refused(String),
 }
 
 impl fmt::Display for QueryError {
@@ -123,6 +125,7 @@ impl fmt::Display for QueryError {
             UndefinedFragment(name) => write!(f, "fragment `{name}` is not defined"),
             CyclicalFragment(name) => write!(f, "query has fragment cycle including `{name}`"),
             Unimplemented(what) => write!(f, "Feature `{what}` is not yet implemented"),
+            Refused(why) => f.write_str(why),
         }
     }
 }

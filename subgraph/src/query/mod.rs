@@ -9,6 +9,7 @@
 //!   an executor found are then filtered ([`filter`] with [`ops`]), sorted and paged
 //!   ([`order`]) the same way whoever found them.
 //! - [`record`]: what an executor provides (its tokens and rows); [`output`] writes the JSON.
+//! - [`request`]: a request as graph-node reads it from HTTP.
 
 pub mod error;
 pub mod fields;
@@ -19,6 +20,7 @@ pub mod order;
 pub mod output;
 pub mod plan;
 pub mod record;
+pub mod request;
 pub mod schema;
 pub mod value;
 

@@ -1,0 +1,318 @@
+//! The reads of the drop-in subgraph endpoint ([`crate::dropin`]): a network's tokens, and the
+//! hourly rows a `tokenHourDatas` list may hold, with as much of its `where`, `orderBy`,
+//! `skip` and `first` said in SQL as SQL can say exactly.
+//!
+//! What goes to SQL: the tokens (`address IN …`), `periodStartUnix` (any operator), `id`
+//! (compared bytewise: `COLLATE "C"` on PostgreSQL, SQLite's default), `and`/`or` of those, and
+//! then the order (`id`, `periodStartUnix`, `token`; on PostgreSQL also any BigDecimal field,
+//! as `NUMERIC` compares exactly) with `LIMIT`/`OFFSET`. Anything else (BigDecimal filters,
+//! text operators, ordering by a token's other fields, BigDecimal order on SQLite, where the
+//! values are text) reads the rows of the tokens and hours the filter allows and leaves the
+//! rest to the query language's own filter, sort and page, the simulator's code.
+
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
+use tokenmirror_subgraph::query::fields::HourField;
+use tokenmirror_subgraph::query::fields::TokenField;
+use tokenmirror_subgraph::query::filter::{HourCond, Pred};
+use tokenmirror_subgraph::query::list::HourList;
+use tokenmirror_subgraph::query::ops::{CmpOp, Test};
+use tokenmirror_subgraph::query::order::HourKey;
+
+use super::hours::{HourRow, DECIMAL_COLUMNS};
+use super::sql::SqlBuilder;
+use crate::decimal::Decimal;
+
+/// A stored row and the index of its token in the query's token list.
+#[derive(Debug, Clone)]
+pub struct ListedRow {
+    pub token: usize,
+    pub row: HourRow,
+}
+
+/// The rows of `list` among the tokens `addresses` (index order of the query's token list;
+/// `None` where the list's filter leaves a token out) of `network`: exactly the page when
+/// `paged` comes back true, else a superset for [`HourList::page`] to finish.
+pub async fn list_rows(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    addresses: &[Option<&str>],
+    list: &HourList,
+) -> Result<(Vec<ListedRow>, bool), DbErr> {
+    let backend = conn.get_database_backend();
+    let wanted: Vec<(usize, &str)> = addresses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| a.map(|a| (i, a)))
+        .collect();
+    let (lo, hi) = list.hour_bounds();
+    if wanted.is_empty() || lo >= hi || list.first == 0 {
+        return Ok((Vec::new(), true));
+    }
+    let mut b = SqlBuilder::new(backend);
+    b.sql("SELECT address, period_start_unix, id");
+    for c in DECIMAL_COLUMNS {
+        b.sql(&format!(
+            ", CAST({} AS TEXT)",
+            sea_orm::IdenStatic::as_str(&c)
+        ));
+    }
+    b.sql(" FROM token_hour_data WHERE network = ")
+        .param(network);
+    if wanted.len() < addresses.len() {
+        b.sql(" AND address IN (");
+        for (k, (_, a)) in wanted.iter().enumerate() {
+            if k > 0 {
+                b.sql(", ");
+            }
+            b.param(*a);
+        }
+        b.sql(")");
+    }
+    if lo > i64::MIN / 3600 {
+        b.sql(" AND period_start_unix >= ")
+            .param(lo.saturating_mul(3600));
+    }
+    if hi < i64::MAX / 3600 {
+        b.sql(" AND period_start_unix < ")
+            .param(hi.saturating_mul(3600));
+    }
+    let exact = list.filter.as_ref().is_none_or(said_in_sql);
+    let order = order_by(backend, list.key, list.desc);
+    let paged = exact && order.is_some();
+    if let Some(order) = order.filter(|_| paged) {
+        if let Some(f) = &list.filter {
+            b.sql(" AND ");
+            condition(&mut b, f, &wanted);
+        }
+        b.sql(" ORDER BY ")
+            .sql(&order)
+            .sql(" LIMIT ")
+            .param(list.first as i64)
+            .sql(" OFFSET ")
+            .param(list.skip as i64);
+    }
+    let rows = conn.query_all_raw(b.build()).await?;
+    let index_of = |address: &str| wanted.iter().find(|(_, a)| *a == address).map(|(i, _)| *i);
+    let mut listed = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let address: String = r.try_get_by_index(0)?;
+        let Some(token) = index_of(&address) else {
+            continue;
+        };
+        listed.push(ListedRow {
+            token,
+            row: decode(r, 1)?,
+        });
+    }
+    Ok((listed, paged))
+}
+
+/// One row by its primary key: `network`, `address` and the hour's start.
+pub async fn row_at(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    address: &str,
+    period_start_unix: i64,
+) -> Result<Option<HourRow>, DbErr> {
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql("SELECT period_start_unix, id");
+    for c in DECIMAL_COLUMNS {
+        b.sql(&format!(
+            ", CAST({} AS TEXT)",
+            sea_orm::IdenStatic::as_str(&c)
+        ));
+    }
+    b.sql(" FROM token_hour_data WHERE network = ")
+        .param(network)
+        .sql(" AND address = ")
+        .param(address)
+        .sql(" AND period_start_unix = ")
+        .param(period_start_unix);
+    match conn.query_one_raw(b.build()).await? {
+        Some(r) => Ok(Some(decode(&r, 0)?)),
+        None => Ok(None),
+    }
+}
+
+/// A row from column `at` on: period, id, then [`DECIMAL_COLUMNS`] as text.
+fn decode(r: &QueryResult, at: usize) -> Result<HourRow, DbErr> {
+    // Stored values are canonical (checked when the sync wrote them).
+    let dec = |i: usize| -> Result<Decimal, DbErr> {
+        Ok(Decimal::from_stored(r.try_get_by_index(at + i)?))
+    };
+    Ok(HourRow {
+        period_start_unix: r.try_get_by_index(at)?,
+        id: r.try_get_by_index(at + 1)?,
+        open: dec(2)?,
+        high: dec(3)?,
+        low: dec(4)?,
+        close: dec(5)?,
+        price_usd: dec(6)?,
+        volume: dec(7)?,
+        volume_usd: dec(8)?,
+        untracked_volume_usd: dec(9)?,
+        fees_usd: dec(10)?,
+        total_value_locked: dec(11)?,
+        total_value_locked_usd: dec(12)?,
+    })
+}
+
+/// The stored column a BigDecimal field of `TokenHourData` is read from.
+pub fn decimal_column(field: HourField) -> Option<&'static str> {
+    use HourField::*;
+    Some(match field {
+        Id | PeriodStartUnix | Token => return None,
+        Volume => "volume",
+        VolumeUsd => "volume_usd",
+        UntrackedVolumeUsd => "untracked_volume_usd",
+        TotalValueLocked => "total_value_locked",
+        TotalValueLockedUsd => "total_value_locked_usd",
+        PriceUsd => "price_usd",
+        FeesUsd => "fees_usd",
+        Open => "open",
+        High => "high",
+        Low => "low",
+        Close => "close",
+    })
+}
+
+/// `id` compared bytewise, as graph-node's C collation does.
+fn id_column(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => "token_hour_data.id COLLATE \"C\"",
+        _ => "token_hour_data.id",
+    }
+}
+
+/// The `ORDER BY` of a key, ties broken by id in the same direction; `None` when SQL cannot
+/// order by it exactly.
+fn order_by(backend: DbBackend, key: HourKey, desc: bool) -> Option<String> {
+    let dir = if desc { "DESC" } else { "ASC" };
+    let id = id_column(backend);
+    let first = match key {
+        HourKey::Id => return Some(format!("{id} {dir}")),
+        HourKey::Period => "token_hour_data.period_start_unix".to_owned(),
+        HourKey::Token(TokenField::Id) => match backend {
+            DbBackend::Postgres => "token_hour_data.address COLLATE \"C\"".to_owned(),
+            _ => "token_hour_data.address".to_owned(),
+        },
+        // Qualified: a bare name would be the selected `CAST(… AS TEXT)` of the same name.
+        HourKey::Dec(field) if backend == DbBackend::Postgres => {
+            format!("token_hour_data.{}", decimal_column(field)?)
+        }
+        _ => return None,
+    };
+    Some(format!("{first} {dir}, {id} {dir}"))
+}
+
+/// Whether every condition of `pred` can be said in SQL exactly.
+fn said_in_sql(pred: &Pred<HourCond>) -> bool {
+    match pred {
+        Pred::All(ps) | Pred::Any(ps) => ps.iter().all(said_in_sql),
+        Pred::Cond(HourCond::Id(t)) => !matches!(t, Test::Text { .. }),
+        Pred::Cond(HourCond::Period(t)) => !matches!(t, Test::Text { .. }),
+        Pred::Cond(HourCond::Tokens(_)) => true,
+        Pred::Cond(HourCond::Dec(..) | HourCond::ChangedSince(_)) => false,
+    }
+}
+
+/// Writes `pred` (which [`said_in_sql`]) as a condition; `wanted` are the query's tokens the
+/// list may hold, with their indexes.
+fn condition(b: &mut SqlBuilder, pred: &Pred<HourCond>, wanted: &[(usize, &str)]) {
+    let id = id_column(b.backend());
+    match pred {
+        Pred::All(ps) | Pred::Any(ps) if ps.is_empty() => {
+            b.sql(if matches!(pred, Pred::All(_)) {
+                "1=1"
+            } else {
+                "1=0"
+            });
+        }
+        Pred::All(ps) | Pred::Any(ps) => {
+            let join = if matches!(pred, Pred::All(_)) {
+                " AND "
+            } else {
+                " OR "
+            };
+            b.sql("(");
+            for (k, p) in ps.iter().enumerate() {
+                if k > 0 {
+                    b.sql(join);
+                }
+                condition(b, p, wanted);
+            }
+            b.sql(")");
+        }
+        Pred::Cond(HourCond::Id(t)) => test(b, id, t, |b, x: &String| {
+            b.param(x.clone());
+        }),
+        Pred::Cond(HourCond::Period(t)) => test(b, "period_start_unix", t, |b, x: &i64| {
+            b.param(*x);
+        }),
+        Pred::Cond(HourCond::Tokens(mask)) => {
+            let chosen: Vec<&str> = wanted
+                .iter()
+                .filter(|(i, _)| mask.get(*i).copied().unwrap_or(false))
+                .map(|(_, a)| *a)
+                .collect();
+            if chosen.is_empty() {
+                b.sql("1=0");
+            } else {
+                b.sql("address IN (");
+                for (k, a) in chosen.iter().enumerate() {
+                    if k > 0 {
+                        b.sql(", ");
+                    }
+                    b.param(*a);
+                }
+                b.sql(")");
+            }
+        }
+        // Not said in SQL (see `said_in_sql`).
+        Pred::Cond(_) => {
+            b.sql("1=1");
+        }
+    }
+}
+
+/// One comparison of `column` (never null) with operands written by `operand`.
+fn test<X>(b: &mut SqlBuilder, column: &str, t: &Test<X>, operand: impl Fn(&mut SqlBuilder, &X)) {
+    match t {
+        Test::Always => {
+            b.sql("1=1");
+        }
+        Test::Never => {
+            b.sql("1=0");
+        }
+        Test::Cmp(op, x) => {
+            let op = match op {
+                CmpOp::Eq => " = ",
+                CmpOp::Not => " <> ",
+                CmpOp::Gt => " > ",
+                CmpOp::Lt => " < ",
+                CmpOp::Gte => " >= ",
+                CmpOp::Lte => " <= ",
+            };
+            b.sql(column).sql(op);
+            operand(b, x);
+        }
+        Test::In(xs, negated) if xs.is_empty() => {
+            b.sql(if *negated { "1=1" } else { "1=0" });
+        }
+        Test::In(xs, negated) => {
+            b.sql(column)
+                .sql(if *negated { " NOT IN (" } else { " IN (" });
+            for (k, x) in xs.iter().enumerate() {
+                if k > 0 {
+                    b.sql(", ");
+                }
+                operand(b, x);
+            }
+            b.sql(")");
+        }
+        // Not said in SQL (see `said_in_sql`).
+        Test::Text { .. } => {
+            b.sql("1=1");
+        }
+    }
+}
