@@ -25,7 +25,7 @@ use tokenmirror_subgraph::query::value::V;
 use tokenmirror_subgraph::query::{self, Node, QueryError};
 
 use crate::db::entity::{token_metadata as tm, upstream_meta};
-use crate::db::subgraph::{list_rows, row_at, ListedRow};
+use crate::db::subgraph::{list_page, row_at, ListedRow};
 use crate::db::{state, tokens, Db};
 use crate::decimal::Decimal;
 use crate::domain::TokenKey;
@@ -407,12 +407,7 @@ impl<C: ConnectionTrait> Executor<'_, C> {
             self.record
                 .read(DepKey::Hours(TokenKey::new(self.network, *a)));
         }
-        let (rows, paged) = list_rows(self.conn, self.network, &addresses, &list).await?;
-        let rows = if paged {
-            rows
-        } else {
-            list.page(rows, self.tokens)
-        };
+        let rows = list_page(self.conn, self.network, &addresses, &list, self.tokens).await?;
         write_hours(out, &rows, &node.children, self.tokens);
         Ok(Ok(()))
     }

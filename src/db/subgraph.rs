@@ -17,6 +17,7 @@ use tokenmirror_subgraph::query::filter::{HourCond, Pred};
 use tokenmirror_subgraph::query::list::HourList;
 use tokenmirror_subgraph::query::ops::{CmpOp, Test};
 use tokenmirror_subgraph::query::order::HourKey;
+use tokenmirror_subgraph::query::record::Tokens;
 
 use super::hours::{HourRow, DECIMAL_COLUMNS};
 use super::sql::SqlBuilder;
@@ -29,15 +30,19 @@ pub struct ListedRow {
     pub row: HourRow,
 }
 
-/// The rows of `list` among the tokens `addresses` (index order of the query's token list;
-/// `None` where the list's filter leaves a token out) of `network`: exactly the page when
-/// `paged` comes back true, else a superset for [`HourList::page`] to finish.
-pub async fn list_rows(
+/// The page of `list` among the tokens `addresses` (index order of `tokens`; `None` where the
+/// list's filter leaves a token out) of `network`.
+///
+/// When SQL can say the whole filter and the order, it cuts the page itself. Otherwise a lean
+/// scan reads the candidates (keys, and only the decimals the filter and the order look at),
+/// [`HourList::page`] picks the page, and a second query reads its rows in full.
+pub async fn list_page(
     conn: &impl ConnectionTrait,
     network: &str,
     addresses: &[Option<&str>],
     list: &HourList,
-) -> Result<(Vec<ListedRow>, bool), DbErr> {
+    tokens: &(dyn Tokens + Sync),
+) -> Result<Vec<ListedRow>, DbErr> {
     let backend = conn.get_database_backend();
     let wanted: Vec<(usize, &str)> = addresses
         .iter()
@@ -46,15 +51,33 @@ pub async fn list_rows(
         .collect();
     let (lo, hi) = list.hour_bounds();
     if wanted.is_empty() || lo >= hi || list.first == 0 {
-        return Ok((Vec::new(), true));
+        return Ok(Vec::new());
+    }
+    let exact = list.filter.as_ref().is_none_or(said_in_sql);
+    let order = order_by(backend, list.key, list.desc).filter(|_| exact);
+    // The decimals a lean scan reads: those the filter and the order compare.
+    let mut lean = Vec::new();
+    if order.is_none() {
+        if let Some(f) = &list.filter {
+            decimal_fields(f, &mut lean);
+        }
+        if let HourKey::Dec(field) = list.key {
+            lean.push(field);
+        }
+        lean.sort_by_key(|f| decimal_column(*f));
+        lean.dedup();
     }
     let mut b = SqlBuilder::new(backend);
     b.sql("SELECT address, period_start_unix, id");
-    for c in DECIMAL_COLUMNS {
-        b.sql(&format!(
-            ", CAST({} AS TEXT)",
-            sea_orm::IdenStatic::as_str(&c)
-        ));
+    let columns: Vec<&str> = match &order {
+        Some(_) => DECIMAL_COLUMNS
+            .iter()
+            .map(sea_orm::IdenStatic::as_str)
+            .collect(),
+        None => lean.iter().filter_map(|f| decimal_column(*f)).collect(),
+    };
+    for c in &columns {
+        b.sql(&format!(", CAST({c} AS TEXT)"));
     }
     b.sql(" FROM token_hour_data WHERE network = ")
         .param(network);
@@ -76,16 +99,19 @@ pub async fn list_rows(
         b.sql(" AND period_start_unix < ")
             .param(hi.saturating_mul(3600));
     }
-    let exact = list.filter.as_ref().is_none_or(said_in_sql);
-    let order = order_by(backend, list.key, list.desc);
-    let paged = exact && order.is_some();
-    if let Some(order) = order.filter(|_| paged) {
-        if let Some(f) = &list.filter {
-            b.sql(" AND ");
-            condition(&mut b, f, &wanted);
+    // The conditions SQL can say (all of them when it cuts the page; else those that must all
+    // hold, the rest left to `HourList::page`).
+    if let Some(f) = &list.filter {
+        for c in f.required_preds() {
+            if said_in_sql(c) {
+                b.sql(" AND ");
+                condition(&mut b, c, &wanted);
+            }
         }
+    }
+    if let Some(order) = &order {
         b.sql(" ORDER BY ")
-            .sql(&order)
+            .sql(order)
             .sql(" LIMIT ")
             .param(list.first as i64)
             .sql(" OFFSET ")
@@ -99,12 +125,132 @@ pub async fn list_rows(
         let Some(token) = index_of(&address) else {
             continue;
         };
-        listed.push(ListedRow {
-            token,
-            row: decode(r, 1)?,
-        });
+        let row = match &order {
+            Some(_) => decode(r, 1)?,
+            None => decode_lean(r, &lean)?,
+        };
+        listed.push(ListedRow { token, row });
     }
-    Ok((listed, paged))
+    if order.is_some() {
+        return Ok(listed);
+    }
+    let page = list.page(listed, tokens);
+    full_rows(conn, network, page, &wanted).await
+}
+
+/// The rows of `page` (read lean) in full, in the same order.
+async fn full_rows(
+    conn: &impl ConnectionTrait,
+    network: &str,
+    page: Vec<ListedRow>,
+    wanted: &[(usize, &str)],
+) -> Result<Vec<ListedRow>, DbErr> {
+    if page.is_empty() {
+        return Ok(page);
+    }
+    let mut b = SqlBuilder::new(conn.get_database_backend());
+    b.sql("SELECT address, period_start_unix, id");
+    for c in DECIMAL_COLUMNS {
+        b.sql(&format!(
+            ", CAST({} AS TEXT)",
+            sea_orm::IdenStatic::as_str(&c)
+        ));
+    }
+    // By primary key: each token's hours.
+    b.sql(" FROM token_hour_data WHERE network = ")
+        .param(network)
+        .sql(" AND (");
+    let mut first_token = true;
+    for (i, address) in wanted {
+        let hours: Vec<i64> = page
+            .iter()
+            .filter(|r| r.token == *i)
+            .map(|r| r.row.period_start_unix)
+            .collect();
+        if hours.is_empty() {
+            continue;
+        }
+        if !first_token {
+            b.sql(" OR ");
+        }
+        first_token = false;
+        b.sql("(address = ")
+            .param(*address)
+            .sql(" AND period_start_unix IN (");
+        for (k, h) in hours.into_iter().enumerate() {
+            if k > 0 {
+                b.sql(", ");
+            }
+            b.param(h);
+        }
+        b.sql("))");
+    }
+    b.sql(")");
+    let mut found = std::collections::HashMap::with_capacity(page.len());
+    for r in conn.query_all_raw(b.build()).await? {
+        let address: String = r.try_get_by_index(0)?;
+        let row = decode(&r, 1)?;
+        found.insert((address, row.period_start_unix), row);
+    }
+    Ok(page
+        .into_iter()
+        .filter_map(|listed| {
+            let address = wanted.iter().find(|(i, _)| *i == listed.token)?.1;
+            let row = found.remove(&(address.to_owned(), listed.row.period_start_unix))?;
+            Some(ListedRow {
+                token: listed.token,
+                row,
+            })
+        })
+        .collect())
+}
+
+/// The BigDecimal fields `pred` compares.
+fn decimal_fields(pred: &Pred<HourCond>, out: &mut Vec<HourField>) {
+    match pred {
+        Pred::All(ps) | Pred::Any(ps) => ps.iter().for_each(|p| decimal_fields(p, out)),
+        Pred::Cond(HourCond::Dec(field, _)) => out.push(*field),
+        Pred::Cond(_) => {}
+    }
+}
+
+/// A lean row: keys, and the decimals `fields` (the others left empty, never read).
+fn decode_lean(r: &QueryResult, fields: &[HourField]) -> Result<HourRow, DbErr> {
+    let empty = Decimal::zero;
+    let mut row = HourRow {
+        period_start_unix: r.try_get_by_index(1)?,
+        id: r.try_get_by_index(2)?,
+        open: empty(),
+        high: empty(),
+        low: empty(),
+        close: empty(),
+        price_usd: empty(),
+        volume: empty(),
+        volume_usd: empty(),
+        untracked_volume_usd: empty(),
+        fees_usd: empty(),
+        total_value_locked: empty(),
+        total_value_locked_usd: empty(),
+    };
+    for (k, field) in fields.iter().enumerate() {
+        let value = Decimal::from_stored(r.try_get_by_index(3 + k)?);
+        use HourField::*;
+        match field {
+            Volume => row.volume = value,
+            VolumeUsd => row.volume_usd = value,
+            UntrackedVolumeUsd => row.untracked_volume_usd = value,
+            TotalValueLocked => row.total_value_locked = value,
+            TotalValueLockedUsd => row.total_value_locked_usd = value,
+            PriceUsd => row.price_usd = value,
+            FeesUsd => row.fees_usd = value,
+            Open => row.open = value,
+            High => row.high = value,
+            Low => row.low = value,
+            Close => row.close = value,
+            Id | PeriodStartUnix | Token => {}
+        }
+    }
+    Ok(row)
 }
 
 /// One row by its primary key: `network`, `address` and the hour's start.
@@ -212,6 +358,8 @@ fn said_in_sql(pred: &Pred<HourCond>) -> bool {
         Pred::Cond(HourCond::Id(t)) => !matches!(t, Test::Text { .. }),
         Pred::Cond(HourCond::Period(t)) => !matches!(t, Test::Text { .. }),
         Pred::Cond(HourCond::Tokens(_)) => true,
+        // `x_gt: null` and the like hold for no row, `x_not: null` for every row.
+        Pred::Cond(HourCond::Dec(_, Test::Never | Test::Always)) => true,
         Pred::Cond(HourCond::Dec(..) | HourCond::ChangedSince(_)) => false,
     }
 }
@@ -268,7 +416,10 @@ fn condition(b: &mut SqlBuilder, pred: &Pred<HourCond>, wanted: &[(usize, &str)]
                 b.sql(")");
             }
         }
-        // Not said in SQL (see `said_in_sql`).
+        Pred::Cond(HourCond::Dec(_, Test::Never)) => {
+            b.sql("1=0");
+        }
+        // Always true, or not said in SQL (see `said_in_sql`).
         Pred::Cond(_) => {
             b.sql("1=1");
         }

@@ -126,10 +126,18 @@ async fn answers_equal_the_upstreams(t: TestDb) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(DEFAULT_QUERIES);
     let (mut with_data, mut with_errors, mut rows) = (0, 0, 0usize);
+    let (mut t_sim, mut t_mirror) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
     for i in 0..count {
         let body = generate(&mut StdRng::seed_from_u64(seed + i as u64), &pools);
+        let t0 = std::time::Instant::now();
         let want = post(&client, &sim.url, &body).await;
+        let t1 = std::time::Instant::now();
         let got = post(&client, &endpoint, &body).await;
+        t_sim += t1 - t0;
+        t_mirror += t1.elapsed();
+        if t1.elapsed() > std::time::Duration::from_millis(150) {
+            eprintln!("SLOW {:?} {}", t1.elapsed(), body["query"]);
+        }
         if got != want {
             let (w, g) = first_difference(&want.1, &got.1);
             panic!(
@@ -151,7 +159,7 @@ async fn answers_equal_the_upstreams(t: TestDb) {
     }
     eprintln!(
         "{count} generated queries (seed {seed}) equal: {with_data} with data ({rows} ids), \
-         {with_errors} with errors"
+         {with_errors} with errors; simulator {t_sim:?}, mirror {t_mirror:?}"
     );
     // The generator covers both outcomes in earnest.
     assert!(
@@ -486,13 +494,13 @@ impl Gen<'_> {
     /// `name(args) { selection }` of a list field over `entity`.
     fn list(&mut self, name: &str, entity: &str) -> String {
         let mut args = Vec::new();
-        let first: Option<i64> = match self.rng.random_range(0..12) {
-            0 => None,
-            1 => Some(0),
-            2 => Some(-1),
-            3 => Some(1001),
-            4 => Some(1000),
-            5 => Some(self.rng.random_range(1..=3)),
+        let first: Option<i64> = match self.rng.random_range(0..40) {
+            0..=3 => None,
+            4..=6 => Some(0),
+            7 => Some(-1),
+            8 => Some(1001),
+            9..=11 => Some(1000),
+            12..=17 => Some(self.rng.random_range(1..=3)),
             _ => Some(self.rng.random_range(1..=60)),
         };
         let first = first.map(|f| if f > self.budget { 1 } else { f });
@@ -504,11 +512,11 @@ impl Gen<'_> {
         if let Some(f) = first {
             args.push(self.maybe_variable("first", "Int", json!(f), f.to_string()));
         }
-        match self.rng.random_range(0..10) {
-            0..=5 => {}
-            6 => args.push("skip: 0".to_owned()),
-            7 => args.push(format!("skip: {}", self.rng.random_range(1..20))),
-            8 => args.push(format!("skip: {}", self.rng.random_range(20..400))),
+        match self.rng.random_range(0..40) {
+            0..=23 => {}
+            24..=27 => args.push("skip: 0".to_owned()),
+            28..=33 => args.push(format!("skip: {}", self.rng.random_range(1..20))),
+            34..=38 => args.push(format!("skip: {}", self.rng.random_range(20..400))),
             _ => args.push("skip: 5001".to_owned()),
         }
         let order_type = format!("{entity}_orderBy");
@@ -682,7 +690,7 @@ impl Gen<'_> {
         let rng = &mut *self.rng;
         let pools = self.pools;
         let quoted = |s: &str| format!("\"{s}\"");
-        if rng.random_bool(0.02) {
+        if rng.random_bool(0.01) {
             // The wrong kind of value.
             return if ty == "Int" { "\"x\"" } else { "true" }.to_owned();
         }
@@ -707,7 +715,7 @@ impl Gen<'_> {
             }
             "Bytes" => {
                 let a = pick(rng, &pools.addresses).clone();
-                match rng.random_range(0..8) {
+                match rng.random_range(0..16) {
                     0 => quoted("0xabc"),
                     1 => quoted("nothex"),
                     2 => quoted(&a[..2 + 2 * rng.random_range(1..5)]),
@@ -740,13 +748,14 @@ impl Gen<'_> {
                     pools.decimals.get(base)
                 };
                 let v = pool.map(|p| pick(rng, p).clone()).unwrap_or("1".to_owned());
-                match rng.random_range(0..10) {
+                match rng.random_range(0..20) {
                     0 => quoted("0"),
                     1 => quoted(v.split('.').next().unwrap_or("1")),
                     2 => quoted("1e3"),
                     3 => quoted("-5.5"),
                     4 => quoted("12.3.4"),
                     5 => rng.random_range(0..1000).to_string(),
+                    6 => quoted("0.000000000000000000000000000000000000001"),
                     _ => quoted(&v),
                 }
             }

@@ -39,6 +39,15 @@ impl<C> Pred<C> {
             Pred::Any(_) => vec![],
         }
     }
+
+    /// The parts that must all hold: conditions and disjunctions under the top level and
+    /// nested `and`s.
+    pub fn required_preds(&self) -> Vec<&Pred<C>> {
+        match self {
+            Pred::All(ps) => ps.iter().flat_map(Pred::required_preds).collect(),
+            other => vec![other],
+        }
+    }
 }
 
 /// A condition on a `TokenHourData` row.
