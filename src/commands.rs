@@ -288,6 +288,7 @@ tokenmirror demo
   live chart    http://{addr}/chart
   GraphQL       http://{addr}/graphql  (subscriptions: ws://{addr}/graphql)
   UDF datafeed  http://{addr}/udf/  (TradingView; e.g. /udf/history?symbol=sim:{token}&resolution=60&countback=24&to=9999999999)
+  subgraph      http://{addr}/subgraphs/sim  (the upstream's own query API, served from the mirror)
   upstream      {upstream} (simulated Uniswap v3 subgraph; the first sync takes a few seconds)
   database      the demo's own SQLite file (tokenmirror-demo.db)
 
@@ -308,6 +309,8 @@ Try in GraphiQL:
 Or with curl:
 
   curl -s http://{addr}/graphql -H 'content-type: application/json'     -d '{{"query":"{{ tokens {{ symbol address }} }}"}}'
+
+  curl -s http://{addr}/subgraphs/sim -H 'content-type: application/json'     -d '{{"query":"{{ tokenHourDatas(first: 3, orderBy: periodStartUnix, orderDirection: desc) {{ id close }} }}"}}'
 
 Ctrl-C stops it.
 "#

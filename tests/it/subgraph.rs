@@ -18,7 +18,7 @@ use tokenmirror_simulator::SimHandle;
 use tokenmirror_subgraph::query::schema::{named, schema, TypeDef};
 
 use crate::support::{on_both_backends, TestApp, TestDb};
-use crate::sync::{converges, sim_args, simulator, syncer, NET, NOW};
+use crate::sync::{converges, settings, sim_args, simulator, sources, syncer, NET, NOW};
 
 /// The simulator's shape: small, so that CI stays fast.
 const TOKENS: u32 = 5;
@@ -29,6 +29,7 @@ const DEFAULT_QUERIES: usize = 2_000;
 on_both_backends! {
     answers_equal_the_upstreams => answers_equal_the_upstreams;
     what_a_mirror_cannot_know_is_refused => what_a_mirror_cannot_know_is_refused;
+    cached_answers_follow_the_sync => cached_answers_follow_the_sync;
 }
 
 /// A simulator with its clock frozen, and a server over a mirror of all of it.
@@ -290,6 +291,66 @@ async fn what_a_mirror_cannot_know_is_refused(t: TestDb) {
         .await
         .unwrap()
         .contains("this server mirrors sim"));
+}
+
+/// Repeated queries are answered from the response cache, until the sync writes what they
+/// read: then the next answer is the upstream's new one.
+async fn cached_answers_follow_the_sync(t: TestDb) {
+    let sim = simulator(sim_args(9, 2, 3, NOW)).await;
+    let app = TestApp::start(t, &[NET]).await;
+    let syncer = tokenmirror::app::prepare_sync(&app.shared, &sources(&sim), settings(4))
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let endpoint = app.url("/subgraphs/sim");
+    let token = &sim.sim.token_addresses()[0];
+    let queries = [
+        format!(
+            "{{ tokenHourDatas(first: 5, where: {{token: \"{token}\"}}, orderBy: periodStartUnix, \
+             orderDirection: desc) {{ id periodStartUnix close volumeUSD }} }}"
+        ),
+        "{ tokens { id volumeUSD txCount } }".to_owned(),
+        "{ _meta { block { number hash } } }".to_owned(),
+    ];
+    let ask = |q: &str| {
+        let client = client.clone();
+        let url = endpoint.clone();
+        let body = json!({ "query": q });
+        async move {
+            let r = client.post(&url).json(&body).send().await.unwrap();
+            let hit = r.headers()["x-cache"].to_str().unwrap().to_owned();
+            (r.text().await.unwrap(), hit)
+        }
+    };
+    let mut before: Vec<String> = vec![String::new(); queries.len()];
+    let mut changed = 0;
+    for step in 0..3 {
+        let report = syncer
+            .sync_once(&tokio_util::sync::CancellationToken::new())
+            .await;
+        assert!(report.all_ok(), "{report:?}");
+        for (k, q) in queries.iter().enumerate() {
+            let want = post(&client, &sim.url, &json!({ "query": q })).await.1;
+            // The upstream's head always moves on (the other answers move when trades come).
+            if k == 2 {
+                assert_ne!(
+                    want, before[k],
+                    "step {step}: the upstream's head did not move"
+                );
+            }
+            changed += usize::from(want != before[k]);
+            before[k] = want.clone();
+            let (first, _) = ask(q).await;
+            let (again, hit) = ask(q).await;
+            assert_eq!(first, want, "step {step}: {q}");
+            assert_eq!(again, want, "step {step}: {q}");
+            assert_eq!(hit, "hit", "step {step}: the repeated {q} was not kept");
+        }
+        // The clock moves on: the live hour changes upstream, and new hours appear.
+        sim.sim.set_now(NOW + (step + 1) * 1800);
+    }
+    // Answers kept, then changed by the sync: the first step's three, and more after.
+    assert!(changed > queries.len(), "only {changed} answers changed");
 }
 
 /// Values found in the upstream's data, for filters that match something.

@@ -9,6 +9,8 @@
 //! What an answer reads is recorded in the request's [`Deps`], so the response cache keeps it
 //! until the sync changes that.
 
+mod introspection;
+
 use std::borrow::Cow;
 
 use sea_orm::{ConnectionTrait, DbErr};
@@ -45,6 +47,9 @@ pub async fn answer(
     deps: Option<&Deps>,
     max_entities: usize,
 ) -> Result<String, DbErr> {
+    if introspection::asks_for(&request.query) {
+        return Ok(introspect(request).await);
+    }
     let nodes = match query::plan(
         query::schema::schema(),
         &request.query,
@@ -102,6 +107,31 @@ pub async fn answer(
     Ok(doc
         .finish()
         .unwrap_or_else(|errors| query::errors_json(&errors)))
+}
+
+/// An introspection query, answered from the upstream SDL (a query that also asks for data
+/// gets nulls there: send introspection on its own, as codegen tools do).
+async fn introspect(request: &Request) -> String {
+    let Some(schema) = introspection::schema() else {
+        return query::errors_json(&[QueryError::Refused(
+            "introspection is not available on this server (see its log)".to_owned(),
+        )]);
+    };
+    let mut req = async_graphql::Request::new(request.query.clone());
+    if let Some(op) = &request.operation_name {
+        req = req.operation_name(op.clone());
+    }
+    if let Some(vars) = &request.variables {
+        req = req.variables(async_graphql::Variables::from_json(
+            serde_json::Value::Object(vars.clone()),
+        ));
+    }
+    let resp = schema.execute(req).await;
+    serde_json::to_string(&resp).unwrap_or_else(|e| {
+        query::errors_json(&[QueryError::Refused(format!(
+            "the introspection answer could not be encoded: {e}"
+        ))])
+    })
 }
 
 /// How many entities the lists among the root fields `nodes` may return at most.
