@@ -8,17 +8,47 @@ use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, InputObject, InputValue, Object, Scalar, Schema, TypeRef,
 };
 use async_graphql::parser::types::{
-    BaseType, InputValueDefinition, Type, TypeKind, TypeSystemDefinition,
+    BaseType, DocumentOperations, ExecutableDocument, InputValueDefinition, Selection,
+    SelectionSet, Type, TypeKind, TypeSystemDefinition,
 };
 use async_graphql::Positioned;
+use tokenmirror_subgraph::query::plan;
 
-/// Whether `query` asks for introspection (`__schema` or `__type`; `__typename` is answered by
-/// the query language itself).
-pub fn asks_for(query: &str) -> bool {
-    query.match_indices("__").any(|(at, _)| {
-        let rest = &query[at + 2..];
-        rest.starts_with("schema") || (rest.starts_with("type") && !rest.starts_with("typename"))
-    })
+/// Whether the operation `operation` of `query` asks for introspection: a root field
+/// `__schema` or `__type` (`__typename` is answered by the query language itself). A query
+/// that does not parse is not (the planner then says why).
+pub fn asks_for(query: &str, operation: Option<&str>) -> bool {
+    if !(query.contains("__schema") || query.contains("__type")) || plan::too_deep(query) {
+        return false;
+    }
+    let Ok(doc) = async_graphql::parser::parse_query(query) else {
+        return false;
+    };
+    let op = match (&doc.operations, operation) {
+        (DocumentOperations::Single(op), _) => op,
+        (DocumentOperations::Multiple(ops), Some(name)) => match ops.get(name) {
+            Some(op) => op,
+            None => return false,
+        },
+        (DocumentOperations::Multiple(ops), None) => match ops.values().next() {
+            Some(op) if ops.len() == 1 => op,
+            _ => return false,
+        },
+    };
+    at_root(&doc, &op.node.selection_set.node, 0)
+}
+
+/// Whether `set` (at the root, fragments included) selects `__schema` or `__type`.
+fn at_root(doc: &ExecutableDocument, set: &SelectionSet, depth: usize) -> bool {
+    depth < 16
+        && set.items.iter().any(|sel| match &sel.node {
+            Selection::Field(f) => matches!(f.node.name.node.as_str(), "__schema" | "__type"),
+            Selection::InlineFragment(i) => at_root(doc, &i.node.selection_set.node, depth + 1),
+            Selection::FragmentSpread(s) => doc
+                .fragments
+                .get(&s.node.fragment_name.node)
+                .is_some_and(|f| at_root(doc, &f.node.selection_set.node, depth + 1)),
+        })
 }
 
 /// The introspection-only schema of the upstream SDL, built on first use; `None` (logged) if
@@ -164,9 +194,22 @@ mod tests {
     }
 
     #[test]
-    fn introspection_is_told_from_typename() {
-        assert!(asks_for("{ __schema { types { name } } }"));
-        assert!(asks_for("{ __type(name: \"Token\") { name } }"));
-        assert!(!asks_for("{ tokens { __typename id } }"));
+    fn introspection_is_a_root_field() {
+        assert!(asks_for("{ __schema { types { name } } }", None));
+        assert!(asks_for("{ __type(name: \"Token\") { name } }", None));
+        assert!(asks_for(
+            "query A { tokens { id } } query B { ...F } fragment F on Query { __schema { queryType { name } } }",
+            Some("B")
+        ));
+        assert!(!asks_for("{ tokens { __typename id } }", None));
+        // Text that only mentions it: a string, a comment, another operation.
+        assert!(!asks_for(
+            "{ tokens(where: {symbol_contains: \"__type\"}) { id } } # __schema",
+            None
+        ));
+        assert!(!asks_for(
+            "query A { tokens { id } } query B { __schema { types { name } } }",
+            Some("A")
+        ));
     }
 }

@@ -47,7 +47,7 @@ pub async fn answer(
     deps: Option<&Deps>,
     max_entities: usize,
 ) -> Result<String, DbErr> {
-    if introspection::asks_for(&request.query) {
+    if introspection::asks_for(&request.query, request.operation_name.as_deref()) {
         return Ok(introspect(request).await);
     }
     let nodes = match query::plan(
@@ -357,10 +357,12 @@ impl<C: ConnectionTrait> Executor<'_, C> {
         let number = head.block_number;
         let deployment = &head.deployment;
         if let Some(hash) = b.get("hash").and_then(V::as_str) {
+            // As graph-node reads a hash: `0x` optional, any case.
+            let bare = |h: &str| h.trim_start_matches("0x").to_ascii_lowercase();
             let same = head
                 .block_hash
                 .as_deref()
-                .is_some_and(|h| h.eq_ignore_ascii_case(hash));
+                .is_some_and(|h| bare(h) == bare(hash));
             return if same {
                 Ok(At {
                     number,
