@@ -3,7 +3,7 @@
 //!
 //! - [`schema`]: the upstream SDL ([`crate::SDL`]) parsed, the single source of truth for names,
 //!   types and arguments; [`value`] coerces inputs to it.
-//! - [`plan`]: parse, validate and plan a query into [`plan::Node`]s; [`error`] holds
+//! - [`mod@plan`]: parse, validate and plan a query into [`Node`]s; [`error`] holds
 //!   graph-node's error texts and their JSON.
 //! - [`list`]: `first`/`skip`, `where`, `orderBy` of the list fields, compiled once; the rows
 //!   an executor found are then filtered ([`filter`] with [`ops`]), sorted and paged

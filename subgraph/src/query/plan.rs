@@ -343,8 +343,8 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// True when brackets nest deeper than [`MAX_NESTING`] (strings and comments skipped): such a
-/// query must not be given to the parser.
+/// True when brackets nest deeper than 64 levels (strings and comments skipped): such a query
+/// must not be given to the parser.
 pub fn too_deep(query: &str) -> bool {
     let b = query.as_bytes();
     let mut depth = 0usize;
