@@ -3,7 +3,7 @@
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, DbErr, EntityName, EntityTrait, IdenStatic,
-    PaginatorTrait, QueryFilter, Value,
+    PaginatorTrait, QueryFilter, QueryResult, Value,
 };
 
 use super::copy::CopyWriter;
@@ -356,10 +356,8 @@ pub async fn read_range(
         C::PeriodStartUnix.as_str(),
         SqlBuilder::new(conn.get_database_backend()),
     );
-    b.sql(&format!("SELECT {period}, {}", C::Id.as_str()));
-    for c in DECIMAL_COLUMNS {
-        b.sql(&format!(", CAST({} AS TEXT)", c.as_str()));
-    }
+    b.sql("SELECT ");
+    select_row(&mut b);
     b.sql(&format!(
         " FROM {} WHERE {} = ",
         table(),
@@ -386,28 +384,44 @@ pub async fn read_range(
     conn.query_all_raw(b.build())
         .await?
         .iter()
-        .map(|r| {
-            // Stored values are canonical (checked when the sync wrote them).
-            let dec = |i: usize| -> Result<Decimal, DbErr> {
-                Ok(Decimal::from_stored(r.try_get_by_index(i)?))
-            };
-            Ok(HourRow {
-                period_start_unix: r.try_get_by_index(0)?,
-                id: r.try_get_by_index(1)?,
-                open: dec(2)?,
-                high: dec(3)?,
-                low: dec(4)?,
-                close: dec(5)?,
-                price_usd: dec(6)?,
-                volume: dec(7)?,
-                volume_usd: dec(8)?,
-                untracked_volume_usd: dec(9)?,
-                fees_usd: dec(10)?,
-                total_value_locked: dec(11)?,
-                total_value_locked_usd: dec(12)?,
-            })
-        })
+        .map(|r| decode_row(r, 0))
         .collect()
+}
+
+/// Writes the columns [`decode_row`] reads: the period, the id, then [`DECIMAL_COLUMNS`] as
+/// text (exact on both backends).
+pub(super) fn select_row(b: &mut SqlBuilder) {
+    b.sql(&format!(
+        "{}, {}",
+        C::PeriodStartUnix.as_str(),
+        C::Id.as_str()
+    ));
+    for c in DECIMAL_COLUMNS {
+        b.sql(&format!(", CAST({} AS TEXT)", c.as_str()));
+    }
+}
+
+/// A row selected by [`select_row`], from column `at` on.
+pub(super) fn decode_row(r: &QueryResult, at: usize) -> Result<HourRow, DbErr> {
+    // Stored values are canonical (checked when the sync wrote them).
+    let dec = |i: usize| -> Result<Decimal, DbErr> {
+        Ok(Decimal::from_stored(r.try_get_by_index(at + i)?))
+    };
+    Ok(HourRow {
+        period_start_unix: r.try_get_by_index(at)?,
+        id: r.try_get_by_index(at + 1)?,
+        open: dec(2)?,
+        high: dec(3)?,
+        low: dec(4)?,
+        close: dec(5)?,
+        price_usd: dec(6)?,
+        volume: dec(7)?,
+        volume_usd: dec(8)?,
+        untracked_volume_usd: dec(9)?,
+        fees_usd: dec(10)?,
+        total_value_locked: dec(11)?,
+        total_value_locked_usd: dec(12)?,
+    })
 }
 
 /// The newest stored row of one token before `before`, if any (the close a filled gap carries).

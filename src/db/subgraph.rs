@@ -11,15 +11,14 @@
 //! rest to the query language's own filter, sort and page, the simulator's code.
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult};
-use tokenmirror_subgraph::query::fields::HourField;
-use tokenmirror_subgraph::query::fields::TokenField;
+use tokenmirror_subgraph::query::fields::{HourField, TokenField};
 use tokenmirror_subgraph::query::filter::{HourCond, Pred};
 use tokenmirror_subgraph::query::list::HourList;
 use tokenmirror_subgraph::query::ops::{CmpOp, Test};
 use tokenmirror_subgraph::query::order::HourKey;
 use tokenmirror_subgraph::query::record::Tokens;
 
-use super::hours::{HourRow, DECIMAL_COLUMNS};
+use super::hours::{decode_row, select_row, HourRow};
 use super::sql::SqlBuilder;
 use crate::decimal::Decimal;
 
@@ -68,31 +67,28 @@ pub async fn list_page(
         lean.dedup();
     }
     let mut b = SqlBuilder::new(backend);
-    b.sql("SELECT address, period_start_unix, id");
-    let columns: Vec<&str> = match &order {
-        Some(_) => DECIMAL_COLUMNS
-            .iter()
-            .map(sea_orm::IdenStatic::as_str)
-            .collect(),
-        None => lean.iter().filter_map(|f| decimal_column(*f)).collect(),
-    };
-    for c in &columns {
-        b.sql(&format!(", CAST({c} AS TEXT)"));
+    b.sql("SELECT address, ");
+    match &order {
+        Some(_) => select_row(&mut b),
+        None => {
+            b.sql("period_start_unix, id");
+            for c in lean.iter().filter_map(|f| decimal_column(*f)) {
+                b.sql(&format!(", CAST({c} AS TEXT)"));
+            }
+        }
     }
     b.sql(" FROM token_hour_data WHERE network = ")
         .param(network);
     // Always named: hourly rows of a token without stored metadata are not in the list (its
     // `token` would be null), and must not count towards `skip` and `first` either.
-    {
-        b.sql(" AND address IN (");
-        for (k, (_, a)) in wanted.iter().enumerate() {
-            if k > 0 {
-                b.sql(", ");
-            }
-            b.param(*a);
+    b.sql(" AND address IN (");
+    for (k, (_, a)) in wanted.iter().enumerate() {
+        if k > 0 {
+            b.sql(", ");
         }
-        b.sql(")");
+        b.param(*a);
     }
+    b.sql(")");
     if lo > i64::MIN / 3600 {
         b.sql(" AND period_start_unix >= ")
             .param(lo.saturating_mul(3600));
@@ -128,7 +124,7 @@ pub async fn list_page(
             continue;
         };
         let row = match &order {
-            Some(_) => decode(r, 1)?,
+            Some(_) => decode_row(r, 1)?,
             None => decode_lean(r, &lean)?,
         };
         listed.push(ListedRow { token, row });
@@ -151,13 +147,8 @@ async fn full_rows(
         return Ok(page);
     }
     let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("SELECT address, period_start_unix, id");
-    for c in DECIMAL_COLUMNS {
-        b.sql(&format!(
-            ", CAST({} AS TEXT)",
-            sea_orm::IdenStatic::as_str(&c)
-        ));
-    }
+    b.sql("SELECT address, ");
+    select_row(&mut b);
     // By primary key: each token's hours.
     b.sql(" FROM token_hour_data WHERE network = ")
         .param(network)
@@ -191,7 +182,7 @@ async fn full_rows(
     let mut found = std::collections::HashMap::with_capacity(page.len());
     for r in conn.query_all_raw(b.build()).await? {
         let address: String = r.try_get_by_index(0)?;
-        let row = decode(&r, 1)?;
+        let row = decode_row(&r, 1)?;
         found.insert((address, row.period_start_unix), row);
     }
     Ok(page
@@ -253,56 +244,6 @@ fn decode_lean(r: &QueryResult, fields: &[HourField]) -> Result<HourRow, DbErr> 
         }
     }
     Ok(row)
-}
-
-/// One row by its primary key: `network`, `address` and the hour's start.
-pub async fn row_at(
-    conn: &impl ConnectionTrait,
-    network: &str,
-    address: &str,
-    period_start_unix: i64,
-) -> Result<Option<HourRow>, DbErr> {
-    let mut b = SqlBuilder::new(conn.get_database_backend());
-    b.sql("SELECT period_start_unix, id");
-    for c in DECIMAL_COLUMNS {
-        b.sql(&format!(
-            ", CAST({} AS TEXT)",
-            sea_orm::IdenStatic::as_str(&c)
-        ));
-    }
-    b.sql(" FROM token_hour_data WHERE network = ")
-        .param(network)
-        .sql(" AND address = ")
-        .param(address)
-        .sql(" AND period_start_unix = ")
-        .param(period_start_unix);
-    match conn.query_one_raw(b.build()).await? {
-        Some(r) => Ok(Some(decode(&r, 0)?)),
-        None => Ok(None),
-    }
-}
-
-/// A row from column `at` on: period, id, then [`DECIMAL_COLUMNS`] as text.
-fn decode(r: &QueryResult, at: usize) -> Result<HourRow, DbErr> {
-    // Stored values are canonical (checked when the sync wrote them).
-    let dec = |i: usize| -> Result<Decimal, DbErr> {
-        Ok(Decimal::from_stored(r.try_get_by_index(at + i)?))
-    };
-    Ok(HourRow {
-        period_start_unix: r.try_get_by_index(at)?,
-        id: r.try_get_by_index(at + 1)?,
-        open: dec(2)?,
-        high: dec(3)?,
-        low: dec(4)?,
-        close: dec(5)?,
-        price_usd: dec(6)?,
-        volume: dec(7)?,
-        volume_usd: dec(8)?,
-        untracked_volume_usd: dec(9)?,
-        fees_usd: dec(10)?,
-        total_value_locked: dec(11)?,
-        total_value_locked_usd: dec(12)?,
-    })
 }
 
 /// The stored column a BigDecimal field of `TokenHourData` is read from.

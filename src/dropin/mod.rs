@@ -11,8 +11,6 @@
 
 mod introspection;
 
-use std::borrow::Cow;
-
 use sea_orm::{ConnectionTrait, DbErr};
 use tokenmirror_subgraph::query::fields::{HourField, Kind, RootField, TokenField};
 use tokenmirror_subgraph::query::list::{
@@ -27,7 +25,8 @@ use tokenmirror_subgraph::query::value::V;
 use tokenmirror_subgraph::query::{self, Node, QueryError};
 
 use crate::db::entity::{token_metadata as tm, upstream_meta};
-use crate::db::subgraph::{list_page, row_at, ListedRow};
+use crate::db::hours::{self, Direction::Asc};
+use crate::db::subgraph::{list_page, ListedRow};
 use crate::db::{state, tokens, Db};
 use crate::decimal::Decimal;
 use crate::domain::TokenKey;
@@ -269,10 +268,6 @@ impl HourRecord for ListedRow {
     fn changed_at_block(&self) -> i64 {
         0
     }
-
-    fn served(&self, field: HourField) -> Option<Cow<'_, str>> {
-        self.number(field).map(|d| Cow::Borrowed(d.as_str()))
-    }
 }
 
 /// Records what the answer reads, when it may be kept.
@@ -452,10 +447,21 @@ impl<C: ConnectionTrait> Executor<'_, C> {
                     Some(token) => {
                         self.record
                             .read(DepKey::Hours(TokenKey::new(self.network, address)));
-                        row_at(self.conn, self.network, address, hour.saturating_mul(3600))
-                            .await?
-                            .filter(|r| r.id == id)
-                            .map(|row| ListedRow { token, row })
+                        let at = hour.saturating_mul(3600);
+                        let (network, conn) = (self.network, self.conn);
+                        hours::read_range(
+                            conn,
+                            network,
+                            address,
+                            at,
+                            at.saturating_add(1),
+                            Asc,
+                            None,
+                        )
+                        .await?
+                        .pop()
+                        .filter(|r| r.id == id)
+                        .map(|row| ListedRow { token, row })
                     }
                     None => None,
                 }
