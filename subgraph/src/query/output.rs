@@ -93,27 +93,19 @@ pub fn write_hours<R: HourRecord>(
 
 /// A `TokenHourData` object with the selected fields.
 pub fn write_hour(out: &mut String, row: &impl HourRecord, children: &[Node], tokens: &dyn Tokens) {
-    out.push('{');
-    for (k, c) in children.iter().enumerate() {
-        if k > 0 {
-            out.push(',');
+    write_object(out, children, |out, c| match c.kind {
+        Kind::Hour(HourField::Id) => write_str(out, row.id()),
+        Kind::Hour(HourField::PeriodStartUnix) => {
+            let _ = write!(out, "{}", row.period_start());
         }
-        write_key(out, &c.key);
-        match c.kind {
-            Kind::Hour(HourField::Id) => write_str(out, row.id()),
-            Kind::Hour(HourField::PeriodStartUnix) => {
-                let _ = write!(out, "{}", row.period_start());
-            }
-            Kind::Hour(HourField::Token) => write_token(out, tokens, row.token(), &c.children),
-            Kind::Hour(f) => match row.served(f) {
-                Some(text) => write_str(out, &text),
-                None => out.push_str("null"),
-            },
-            Kind::Typename => out.push_str("\"TokenHourData\""),
-            _ => out.push_str("null"),
-        }
-    }
-    out.push('}');
+        Kind::Hour(HourField::Token) => write_token(out, tokens, row.token(), &c.children),
+        Kind::Hour(f) => match row.served(f) {
+            Some(text) => write_str(out, &text),
+            None => out.push_str("null"),
+        },
+        Kind::Typename => out.push_str("\"TokenHourData\""),
+        _ => out.push_str("null"),
+    });
 }
 
 /// Token `i` with the selected fields (`null` when there is no such token).
@@ -122,77 +114,66 @@ pub fn write_token(out: &mut String, tokens: &dyn Tokens, i: usize, children: &[
         out.push_str("null");
         return;
     }
-    out.push('{');
-    for (k, c) in children.iter().enumerate() {
-        if k > 0 {
-            out.push(',');
-        }
-        write_key(out, &c.key);
-        match c.kind {
-            Kind::Token(f) => match tokens.text(i, f) {
-                Some(text) => write_str(out, text),
-                None => match tokens.number(i, f) {
-                    Some(d) => write_str(out, d.as_str()),
-                    None => out.push_str("null"),
-                },
+    write_object(out, children, |out, c| match c.kind {
+        Kind::Token(f) => match tokens.text(i, f) {
+            Some(text) => write_str(out, text),
+            None => match tokens.number(i, f) {
+                Some(d) => write_str(out, d.as_str()),
+                None => out.push_str("null"),
             },
-            Kind::Typename => out.push_str("\"Token\""),
-            _ => out.push_str("null"),
-        }
-    }
-    out.push('}');
+        },
+        Kind::Typename => out.push_str("\"Token\""),
+        _ => out.push_str("null"),
+    });
 }
 
 /// `_meta`.
 pub fn write_meta(out: &mut String, children: &[Node], meta: &MetaInfo<'_>) {
-    out.push('{');
-    for (k, c) in children.iter().enumerate() {
-        if k > 0 {
-            out.push(',');
-        }
-        write_key(out, &c.key);
-        match c.kind {
-            Kind::Meta(MetaField::Block) => write_block(out, &c.children, meta),
-            Kind::Meta(MetaField::Deployment) => write_str(out, meta.deployment),
-            Kind::Meta(MetaField::HasIndexingErrors) => out.push_str(if meta.has_indexing_errors {
-                "true"
-            } else {
-                "false"
-            }),
-            Kind::Typename => out.push_str("\"_Meta_\""),
-            _ => out.push_str("null"),
-        }
-    }
-    out.push('}');
+    write_object(out, children, |out, c| match c.kind {
+        Kind::Meta(MetaField::Block) => write_block(out, &c.children, meta),
+        Kind::Meta(MetaField::Deployment) => write_str(out, meta.deployment),
+        Kind::Meta(MetaField::HasIndexingErrors) => out.push_str(if meta.has_indexing_errors {
+            "true"
+        } else {
+            "false"
+        }),
+        Kind::Typename => out.push_str("\"_Meta_\""),
+        _ => out.push_str("null"),
+    });
 }
 
 /// `_Block_`.
 fn write_block(out: &mut String, children: &[Node], meta: &MetaInfo<'_>) {
+    let text = |out: &mut String, v: Option<&str>| match v {
+        Some(s) => write_str(out, s),
+        None => out.push_str("null"),
+    };
+    write_object(out, children, |out, c| match c.kind {
+        Kind::Block(BlockField::Number) => {
+            let _ = write!(out, "{}", meta.number);
+        }
+        Kind::Block(BlockField::Timestamp) => match meta.timestamp {
+            Some(t) => {
+                let _ = write!(out, "{t}");
+            }
+            None => out.push_str("null"),
+        },
+        Kind::Block(BlockField::Hash) => text(out, meta.hash.as_deref()),
+        Kind::Block(BlockField::ParentHash) => text(out, meta.parent_hash.as_deref()),
+        Kind::Typename => out.push_str("\"_Block_\""),
+        _ => out.push_str("null"),
+    });
+}
+
+/// `{"key":value,…}` of the selected `children`, each value written by `value`.
+fn write_object(out: &mut String, children: &[Node], mut value: impl FnMut(&mut String, &Node)) {
     out.push('{');
     for (k, c) in children.iter().enumerate() {
         if k > 0 {
             out.push(',');
         }
         write_key(out, &c.key);
-        let text = |out: &mut String, v: Option<&str>| match v {
-            Some(s) => write_str(out, s),
-            None => out.push_str("null"),
-        };
-        match c.kind {
-            Kind::Block(BlockField::Number) => {
-                let _ = write!(out, "{}", meta.number);
-            }
-            Kind::Block(BlockField::Timestamp) => match meta.timestamp {
-                Some(t) => {
-                    let _ = write!(out, "{t}");
-                }
-                None => out.push_str("null"),
-            },
-            Kind::Block(BlockField::Hash) => text(out, meta.hash.as_deref()),
-            Kind::Block(BlockField::ParentHash) => text(out, meta.parent_hash.as_deref()),
-            Kind::Typename => out.push_str("\"_Block_\""),
-            _ => out.push_str("null"),
-        }
+        value(out, c);
     }
     out.push('}');
 }
