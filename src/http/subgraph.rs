@@ -54,9 +54,9 @@ async fn serve(
         return not_found(state, network);
     }
     let parsed = if method == Method::GET || method == Method::HEAD {
-        let params: HashMap<String, String> =
-            serde_urlencoded::from_str(params.unwrap_or("")).unwrap_or_default();
-        request::from_params(&params)
+        serde_urlencoded::from_str::<HashMap<String, String>>(params.unwrap_or(""))
+            .map_err(|e| format!("the query string could not be read: {e}"))
+            .and_then(|params| request::from_params(&params))
     } else {
         request::from_body(body)
     };
